@@ -1,0 +1,45 @@
+#pragma once
+// HttpServer: the control plane's HTTP/1.1 listener (Boost.Beast on Asio, C++20 coroutines).
+// Keep-alive, a body-size limit (413), header and body read timeouts (408), many concurrent
+// connections, graceful shutdown (stop accepting, finish requests in flight, close idle
+// connections). Beast and Asio stay inside http_server.cc to keep compile times down.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "api/http.h"
+#include "common/result.h"
+
+namespace berth::server {
+
+struct HttpServerOptions {
+  std::string listen = "127.0.0.1:0";  // ADDR:PORT, port 0 picks a free port
+  size_t max_body_bytes = 1 << 20;     // larger bodies get 413 (ECS's own limits are far below)
+  std::chrono::milliseconds header_timeout{10'000};  // slow clients get 408, then close
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};      // idle keep-alive connections are closed
+  std::chrono::milliseconds shutdown_grace{10'000};    // max wait for requests in flight on stop
+  int threads = 2;
+};
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, api::HttpHandler& handler);
+  ~HttpServer();
+
+  /// Binds and listens. Returns the bound address "ADDR:PORT" (the real port when 0 was asked).
+  Result<std::string> start();
+  /// Serves on `threads` threads until stop() (or SIGTERM/SIGINT when handle_signals) and then
+  /// shuts down gracefully. Returns when every thread has finished.
+  void run(bool handle_signals);
+  /// Thread-safe; may be called from any thread or a signal-safe context via run()'s handler.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace berth::server
