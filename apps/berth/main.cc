@@ -1,1 +1,136 @@
-int main() { return 0; }
+// berth: one binary, subcommands. This is the only place concrete types are wired together.
+
+#include <CLI/CLI.hpp>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "api/credentials.h"
+#include "api/frontend.h"
+#include "api/sigv4.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "server/ecs/ecs_service.h"
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace {
+
+struct ServerFlags {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "berth-data";
+  std::string credentials;
+  std::string region = "us-east-1";
+  std::string account_id = "123456789012";
+  int threads = 2;
+  size_t max_body_bytes = 1 << 20;
+  int header_timeout_ms = 10'000;
+  int body_timeout_ms = 30'000;
+  bool no_auth = false;
+};
+
+uint64_t os_seed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+int run_server(const ServerFlags& f) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(f.data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "berth: cannot create data dir %s: %s\n", f.data_dir.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+  ::chmod(f.data_dir.c_str(), 0700);
+
+  auto store = berth::store::open_sqlite_store((fs::path(f.data_dir) / "state.db").string());
+  if (!store.ok()) {
+    std::fprintf(stderr, "berth: cannot open store: %s\n", store.error().message.c_str());
+    return 1;
+  }
+
+  std::string cred_path = f.credentials.empty()
+                              ? fs::absolute(fs::path(f.data_dir) / "credentials").string()
+                              : f.credentials;
+  std::string profile = "berth";
+  if (f.credentials.empty() && !fs::exists(cred_path)) {
+    auto created = berth::api::CredentialStore::create_file(cred_path, profile);
+    if (!created.ok()) {
+      std::fprintf(stderr, "berth: cannot create credentials: %s\n", created.error().message.c_str());
+      return 1;
+    }
+  }
+  auto creds = berth::api::CredentialStore::load(cred_path);
+  if (!creds.ok()) {
+    std::fprintf(stderr, "berth: cannot load credentials %s: %s\n", cred_path.c_str(),
+                 creds.error().message.c_str());
+    return 1;
+  }
+
+  berth::SystemClock clock;
+  berth::SeededRandom rng(os_seed());
+  berth::server::ecs::EcsService ecs(**store, clock, rng, {f.region, f.account_id});
+  berth::api::SigV4Verifier verifier(*creds, clock, f.region);
+  berth::api::Frontend frontend(f.no_auth ? nullptr : &verifier, os_seed());
+  frontend.add_json_service(ecs.json());
+
+  berth::server::HttpServerOptions opts;
+  opts.listen = f.listen;
+  opts.threads = f.threads;
+  opts.max_body_bytes = f.max_body_bytes;
+  opts.header_timeout = std::chrono::milliseconds(f.header_timeout_ms);
+  opts.body_timeout = std::chrono::milliseconds(f.body_timeout_ms);
+  berth::server::HttpServer http(opts, frontend);
+  auto bound = http.start();
+  if (!bound.ok()) {
+    std::fprintf(stderr, "berth: cannot listen on %s: %s\n", f.listen.c_str(),
+                 bound.error().message.c_str());
+    return 1;
+  }
+  // The first line is machine-readable: tests and scripts read the endpoint from it.
+  std::printf("berth server listening on http://%s\n", bound->c_str());
+  std::printf("  data dir:    %s\n", fs::absolute(f.data_dir).c_str());
+  std::printf("  credentials: %s%s\n", cred_path.c_str(), f.no_auth ? " (auth disabled)" : "");
+  std::printf("  try:         AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s AWS_REGION=%s "
+              "aws ecs create-cluster --cluster-name demo --endpoint-url http://%s\n",
+              cred_path.c_str(), profile.c_str(), f.region.c_str(), bound->c_str());
+  std::fflush(stdout);
+  http.run(/*handle_signals=*/true);
+  std::printf("berth server stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"berth: a self-hosted container orchestrator that speaks the Amazon ECS API"};
+  app.require_subcommand(1);
+
+  ServerFlags sf;
+  auto* server = app.add_subcommand("server", "Run the control plane (ECS API endpoint)");
+  server->add_option("--listen", sf.listen, "ADDR:PORT to listen on (port 0 picks a free port)")
+      ->capture_default_str();
+  server->add_option("--data-dir", sf.data_dir, "Directory for the state database and credentials")
+      ->capture_default_str();
+  server->add_option("--credentials", sf.credentials,
+                     "AWS shared-credentials file with the accepted access keys (default: "
+                     "DATA_DIR/credentials, created with a fresh key pair on first start)");
+  server->add_option("--region", sf.region, "Region in ARNs and signatures")->capture_default_str();
+  server->add_option("--account-id", sf.account_id, "Account id in ARNs")->capture_default_str();
+  server->add_option("--threads", sf.threads, "Listener threads")->capture_default_str()->check(CLI::Range(1, 256));
+  server->add_option("--max-body-bytes", sf.max_body_bytes, "Largest accepted request body")
+      ->capture_default_str();
+  server->add_option("--header-timeout-ms", sf.header_timeout_ms, "Request header read timeout")
+      ->capture_default_str();
+  server->add_option("--body-timeout-ms", sf.body_timeout_ms, "Request body read timeout")
+      ->capture_default_str();
+  server->add_flag("--insecure-no-auth", sf.no_auth, "Accept unsigned requests (testing only)");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*server) return run_server(sf);
+  return 2;
+}

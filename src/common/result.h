@@ -6,6 +6,7 @@
 #include <cassert>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -27,6 +28,10 @@ class [[nodiscard]] Result {
  public:
   Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}  // NOLINT: implicit by design
   Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  template <class U>
+    requires(!std::is_same_v<std::decay_t<U>, T> && !std::is_same_v<std::decay_t<U>, Error> &&
+             !std::is_same_v<std::decay_t<U>, Result> && std::is_constructible_v<T, U &&>)
+  Result(U&& u) : v_(std::in_place_index<0>, std::forward<U>(u)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

@@ -37,13 +37,17 @@ class ServiceModel {
   /// The embedded ECS 2014-11-13 model.
   static const ServiceModel& ecs();
 
-  const std::string& target_prefix() const;    // "AmazonEC2ContainerServiceV20141113"
-  const std::string& signing_name() const;     // "ecs"
-  const std::string& protocol() const;         // "json"
+  const std::string& target_prefix() const;  // "AmazonEC2ContainerServiceV20141113"
+  const std::string& signing_name() const;   // "ecs"
+  const std::string& protocol() const;       // "json"
   const OperationInfo* operation(std::string_view name) const;  // nullptr if unknown
-  std::vector<std::string> operation_names() const;
+  std::vector<std::string> operation_names() const;             // sorted
+  /// Wire names of a structure shape's members, sorted; empty if the shape is unknown or not a
+  /// structure. Views stay valid as long as this model.
+  std::vector<std::string_view> member_names(std::string_view shape) const;
 
-  /// Checks a request body (already parsed JSON) against the operation's input shape.
+  /// Checks a request body (already parsed JSON) against the operation's input shape. Errors:
+  /// unknown_operation; serialization if the body is not an object; invalid_parameter otherwise.
   Status validate_input(std::string_view operation, const boost::json::value& input) const;
   /// Checks a response against the output shape, additionally rejecting members the model does
   /// not declare (used by tests to keep responses parseable by SDKs).

@@ -21,7 +21,15 @@ struct HttpServerOptions {
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};      // idle keep-alive connections are closed
   std::chrono::milliseconds shutdown_grace{10'000};    // max wait for requests in flight on stop
-  int threads = 2;
+  // A client that stops reading its responses would otherwise pin a connection forever.
+  std::chrono::milliseconds write_timeout{30'000};
+  // Bounds the memory one request line plus headers can take; larger gets 431. SigV4 headers
+  // are well under 4 KiB, so 16 KiB leaves room without letting a client hoard memory.
+  size_t max_header_bytes = 16 * 1024;
+  // Beyond this many open connections new ones are accepted and closed at once, so a flood
+  // cannot exhaust file descriptors the store and agents' sessions need. 0 means no limit.
+  size_t max_connections = 10'000;
+  int threads = 2;  // one io_context per thread; connections are spread round-robin
 };
 
 class HttpServer {

@@ -98,16 +98,23 @@ class Store {
   virtual Result<RangeResult> range(const RangeRequest& req) = 0;
 
   /// Applies `txn` atomically and durably. Returns the new revision, Errc::conflict when a compare
-  /// fails, Errc::io when storage fails. A txn with no ops still checks compares and returns the
-  /// current revision.
+  /// fails, Errc::io when storage fails. A txn with no ops, or whose ops change nothing (only
+  /// deletes of missing keys), still checks compares and returns the current revision unchanged.
   virtual Result<int64_t> commit(const Txn& txn) = 0;
 
   /// The revision of the latest commit (0 for an empty store).
   virtual int64_t revision() = 0;
 
   /// Calls `fn` after every commit that touches a key starting with `prefix`, with that commit's
-  /// events (filtered to the prefix) and revision. Calls for one subscription are serialized and
-  /// in revision order; `fn` must not call commit() on the same thread.
+  /// events (filtered to the prefix; one per changed key, in key order) and revision. Calls for one
+  /// subscription are serialized and in revision order. The watch sees commits after revision() at
+  /// the time watch() is called, so "watch, then range()" misses nothing: skip events whose
+  /// revision is <= the range's revision. Delivery is asynchronous, on one thread per store:
+  /// commit() may return before `fn` runs. `fn` may call any Store method (including commit()) but
+  /// must not throw, must not destroy the store, and should be quick (it delays every other watcher
+  /// of the store). Destroying the Subscription stops further calls; when destroyed on another
+  /// thread it first waits for an in-flight call to finish, so `fn`'s captures may be freed right
+  /// after.
   virtual std::unique_ptr<Subscription> watch(
       std::string prefix, std::function<void(const std::vector<Event>&, int64_t revision)> fn) = 0;
 };

@@ -1,0 +1,401 @@
+// Container instances: RegisterContainerInstance, DeregisterContainerInstance,
+// DescribeContainerInstances, ListContainerInstances, UpdateContainerInstancesState.
+// Stored as instances/<cluster>/<id> -> the ContainerInstance shape.
+
+#include <boost/json/parse.hpp>
+#include <cctype>
+#include <cstdio>
+
+#include "server/ecs/attributes.h"
+#include "server/ecs/context.h"
+#include "server/ecs/paging.h"
+
+namespace berth::server::ecs {
+
+Result<std::string> container_instance_id_from(const EcsContext& ctx, std::string_view cluster,
+                                               std::string_view ref) {
+  std::string_view id = ref;
+  if (ref.starts_with("arn:")) {
+    std::string with_cluster = ctx.arn("container-instance/" + std::string(cluster) + "/");
+    std::string old_form = ctx.arn("container-instance/");
+    if (ref.starts_with(with_cluster)) {
+      id = ref.substr(with_cluster.size());
+    } else if (ref.starts_with(old_form) && ref.find('/', old_form.size()) == std::string_view::npos) {
+      id = ref.substr(old_form.size());
+    } else {
+      return invalid_parameter("Invalid container instance ARN for cluster '" +
+                               std::string(cluster) + "': " + std::string(ref) + ".");
+    }
+  }
+  if (id.empty() || id.size() > 64) return invalid_parameter("Invalid container instance id.");
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) {
+      return invalid_parameter("Invalid container instance id: " + std::string(ref) + ".");
+    }
+  }
+  return std::string(id);
+}
+
+namespace {
+
+struct Identity {
+  std::string instance_id, availability_zone, instance_type, image_id;
+};
+
+Result<Identity> parse_identity(const EcsContext& ctx, const json::object& in) {
+  Identity id;
+  if (auto doc = opt_string(in, "instanceIdentityDocument"); doc && !doc->empty()) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*doc, ec);
+    if (ec || !v.is_object()) {
+      return invalid_parameter("instanceIdentityDocument must be a JSON document.");
+    }
+    const auto& o = v.as_object();
+    id.instance_id = opt_string(o, "instanceId").value_or("");
+    id.availability_zone = opt_string(o, "availabilityZone").value_or("");
+    id.instance_type = opt_string(o, "instanceType").value_or("");
+    id.image_id = opt_string(o, "imageId").value_or("");
+  }
+  if (id.instance_id.empty()) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "i-%017llx",
+                  static_cast<unsigned long long>(ctx.rng().next() & 0xFFFFFFFFFFFFFFFULL));
+    id.instance_id = buf;
+  }
+  return id;
+}
+
+// Validates totalResources: CPU and MEMORY as INTEGER, PORTS/PORTS_UDP as STRINGSET of ports.
+Result<json::array> parse_resources(const json::array* total) {
+  json::array out;
+  bool cpu = false, memory = false;
+  if (total != nullptr) {
+    for (const auto& rv : *total) {
+      json::object r = rv.as_object();
+      auto name = std::string(opt_string(r, "name").value_or(""));
+      auto type = std::string(opt_string(r, "type").value_or(""));
+      if (name.empty()) return invalid_parameter("totalResources: every resource needs a name.");
+      if (name == "CPU" || name == "MEMORY") {
+        (name == "CPU" ? cpu : memory) = true;
+        auto v = opt_int(r, "integerValue");
+        if (type != "INTEGER" || !v || *v < 0) {
+          return invalid_parameter("totalResources: " + name +
+                                   " must be of type INTEGER with a non-negative integerValue.");
+        }
+      } else if (name == "PORTS" || name == "PORTS_UDP") {
+        if (type != "STRINGSET") {
+          return invalid_parameter("totalResources: " + name + " must be of type STRINGSET.");
+        }
+        if (auto* ports = opt_array(r, "stringSetValue")) {
+          for (const auto& p : *ports) {
+            std::string_view s = p.as_string();
+            int v = 0;
+            bool ok = !s.empty() && s.size() <= 5;
+            for (char c : s) ok = ok && c >= '0' && c <= '9' && ((v = v * 10 + (c - '0')), true);
+            if (!ok || v < 1 || v > 65535) {
+              return invalid_parameter("totalResources: " + name + " has an invalid port '" +
+                                       std::string(s) + "'.");
+            }
+          }
+        } else {
+          r["stringSetValue"] = json::array();
+        }
+      }
+      // The Resource shape carries all value members; ECS returns zeros for the unused ones.
+      for (const char* k : {"doubleValue", "longValue", "integerValue"}) {
+        if (!r.contains(k)) r[k] = 0;
+      }
+      out.push_back(std::move(r));
+    }
+  }
+  if (!cpu || !memory) {
+    return invalid_parameter("totalResources must include CPU and MEMORY (type INTEGER).");
+  }
+  for (const char* ports : {"PORTS", "PORTS_UDP"}) {
+    bool found = false;
+    for (const auto& r : out) found |= r.as_object().at("name") == ports;
+    if (!found) {
+      out.push_back(json::object{{"name", ports}, {"type", "STRINGSET"}, {"doubleValue", 0},
+                                 {"longValue", 0}, {"integerValue", 0},
+                                 {"stringSetValue", json::array()}});
+    }
+  }
+  return out;
+}
+
+Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(Identity ident, parse_identity(ctx, in));
+  BERTH_TRY(json::array resources, parse_resources(opt_array(in, "totalResources")));
+  BERTH_TRY(json::array attrs, validate_attribute_list(opt_array(in, "attributes")));
+  BERTH_TRY(json::array tags, validate_tags(opt_array(in, "tags")));
+  std::optional<std::string> wanted_id;
+  if (auto arn = opt_string(in, "containerInstanceArn"); arn && !arn->empty()) {
+    BERTH_TRY(wanted_id, container_instance_id_from(ctx, cluster, *arn));
+  }
+  // Attributes ECS derives from the instance identity, unless the agent sent its own.
+  auto add_default = [&](const char* name, const std::string& value) {
+    if (value.empty()) return;
+    for (const auto& a : attrs) {
+      if (a.as_object().at("name") == name) return;
+    }
+    attrs.push_back(json::object{{"name", name}, {"value", value}});
+  };
+  add_default("ecs.availability-zone", ident.availability_zone);
+  add_default("ecs.instance-type", ident.instance_type);
+  add_default("ecs.ami-id", ident.image_id);
+
+  return with_retries([&]() -> Result<json::value> {
+    BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+    std::optional<Doc> existing;
+    std::string id;
+    if (wanted_id) {
+      id = *wanted_id;
+      BERTH_TRY(existing, load_doc(ctx.store(), keys::instance(cluster, id)));
+      if (existing && opt_string(existing->obj, "status") == "INACTIVE") {
+        return client_error("Container instance " + id +
+                            " was deregistered; register it again without containerInstanceArn.");
+      }
+    } else {
+      // An agent that lost its saved ARN re-registers the same EC2 instance: reuse its record.
+      store::RangeRequest req{keys::instance_prefix(cluster), "", 0};
+      auto r = ctx.store().range(req);
+      if (!r.ok()) return store_failure(r.error());
+      for (const auto& kv : r->kvs) {
+        boost::system::error_code ec;
+        json::value v = json::parse(kv.value, ec);
+        if (ec || !v.is_object()) continue;
+        const auto& o = v.as_object();
+        if (opt_string(o, "ec2InstanceId") == ident.instance_id && opt_string(o, "status") != "INACTIVE") {
+          id = kv.key.substr(keys::instance_prefix(cluster).size());
+          existing = Doc{std::move(v.as_object()), kv.mod_revision};
+          break;
+        }
+      }
+      if (id.empty()) id = make_uuid(ctx.rng()).erase(8, 1).erase(12, 1).erase(16, 1).erase(20, 1);
+    }
+
+    json::object ci = existing ? existing->obj : json::object{};
+    ci["containerInstanceArn"] = ctx.container_instance_arn(cluster, id);
+    ci["ec2InstanceId"] = ident.instance_id;
+    ci["version"] = opt_int(ci, "version").value_or(0) + 1;
+    if (auto* vi = opt_object(in, "versionInfo")) ci["versionInfo"] = *vi;
+    else if (!ci.contains("versionInfo")) ci["versionInfo"] = json::object();
+    // Remaining = registered minus what placed tasks hold; keep the held amounts on re-registration.
+    json::array remaining = resources;
+    if (existing && existing->obj.contains("remainingResources")) {
+      const auto& old_reg = existing->obj.at("registeredResources").as_array();
+      const auto& old_rem = existing->obj.at("remainingResources").as_array();
+      for (auto& r : remaining) {
+        auto& ro = r.as_object();
+        if (ro.at("type") != "INTEGER") continue;
+        int64_t used = 0;
+        for (size_t i = 0; i < old_reg.size() && i < old_rem.size(); ++i) {
+          if (old_reg[i].as_object().at("name") == ro.at("name")) {
+            used = opt_int(old_reg[i].as_object(), "integerValue").value_or(0) -
+                   opt_int(old_rem[i].as_object(), "integerValue").value_or(0);
+          }
+        }
+        ro["integerValue"] = opt_int(ro, "integerValue").value_or(0) - used;
+      }
+    }
+    ci["registeredResources"] = resources;
+    ci["remainingResources"] = std::move(remaining);
+    ci["status"] = "ACTIVE";
+    ci["agentConnected"] = true;
+    if (!ci.contains("runningTasksCount")) ci["runningTasksCount"] = 0;
+    if (!ci.contains("pendingTasksCount")) ci["pendingTasksCount"] = 0;
+    json::array merged = ci.contains("attributes") ? ci.at("attributes").as_array() : json::array();
+    BERTH_CHECK(merge_attributes(merged, attrs, /*limit_custom=*/false));
+    ci["attributes"] = std::move(merged);
+    if (!ci.contains("registeredAt")) ci["registeredAt"] = ctx.now();
+    if (!tags.empty() || !ci.contains("tags")) ci["tags"] = tags;
+    if (!ci.contains("attachments")) ci["attachments"] = json::array();
+
+    store::Txn txn;
+    txn.compares.push_back({keys::instance(cluster, id), existing ? existing->mod_revision : 0});
+    // Rewriting the cluster record orders this registration against a concurrent DeleteCluster.
+    txn.compares.push_back({keys::cluster(cluster), cluster_doc.mod_revision});
+    txn.ops.push_back(store::Op::put(keys::cluster(cluster), dump(cluster_doc.obj)));
+    txn.ops.push_back(store::Op::put(keys::instance(cluster, id), dump(ci)));
+    auto rev = ctx.store().commit(txn);
+    if (!rev.ok()) return rev.error();
+    return json::object{{"containerInstance", std::move(ci)}};
+  });
+}
+
+// Counts tasks on the instance that have not stopped (tasks arrive with the placement issue).
+Result<int64_t> active_tasks_on(const EcsContext& ctx, std::string_view cluster, const std::string& arn) {
+  store::RangeRequest req{keys::task_prefix(cluster), "", 0};
+  auto r = ctx.store().range(req);
+  if (!r.ok()) return store_failure(r.error());
+  int64_t n = 0;
+  for (const auto& kv : r->kvs) {
+    boost::system::error_code ec;
+    json::value v = json::parse(kv.value, ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    if (opt_string(o, "containerInstanceArn") == arn && opt_string(o, "lastStatus") != "STOPPED") ++n;
+  }
+  return n;
+}
+
+Result<json::value> deregister_instance(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(std::string id, container_instance_id_from(
+                                ctx, cluster, opt_string(in, "containerInstance").value_or("")));
+  bool force = opt_bool(in, "force").value_or(false);
+  return with_retries([&]() -> Result<json::value> {
+    BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+    (void)cluster_doc;
+    BERTH_TRY(auto doc, load_doc(ctx.store(), keys::instance(cluster, id)));
+    if (!doc) return client_error("Container instance not found: " + id + ".");
+    if (opt_string(doc->obj, "status") == "INACTIVE") return json::object{{"containerInstance", doc->obj}};
+    std::string arn = ctx.container_instance_arn(cluster, id);
+    if (!force) {
+      BERTH_TRY(int64_t n, active_tasks_on(ctx, cluster, arn));
+      if (n > 0) {
+        return invalid_parameter("Found running tasks on the instance. Stop them first or use force.");
+      }
+    }
+    doc->obj["status"] = "INACTIVE";
+    doc->obj["agentConnected"] = false;
+    doc->obj["version"] = opt_int(doc->obj, "version").value_or(0) + 1;
+    store::Txn txn;
+    txn.compares.push_back({keys::instance(cluster, id), doc->mod_revision});
+    txn.ops.push_back(store::Op::put(keys::instance(cluster, id), dump(doc->obj)));
+    auto rev = ctx.store().commit(txn);
+    if (!rev.ok()) return rev.error();
+    return json::object{{"containerInstance", doc->obj}};
+  });
+}
+
+json::object render_instance(const json::object& stored, bool tags, bool health) {
+  json::object o = stored;
+  if (!tags) o.erase("tags");
+  if (health) {
+    bool ok = opt_bool(o, "agentConnected").value_or(false);
+    o["healthStatus"] = json::object{{"overallStatus", ok ? "OK" : "INSUFFICIENT_DATA"},
+                                     {"details", json::array()}};
+  }
+  return o;
+}
+
+Result<json::value> describe_instances(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+  (void)cluster_doc;
+  bool tags = false, health = false;
+  if (auto* inc = opt_array(in, "include")) {
+    for (const auto& v : *inc) {
+      tags |= v.as_string() == "TAGS";
+      health |= v.as_string() == "CONTAINER_INSTANCE_HEALTH";
+    }
+  }
+  const json::array* refs = opt_array(in, "containerInstances");
+  if (refs == nullptr || refs->empty()) return invalid_parameter("containerInstances can not be empty.");
+  if (refs->size() > 100) return invalid_parameter("containerInstances can have at most 100 items.");
+  json::array found, failures;
+  for (const auto& ref : *refs) {
+    std::string_view r = ref.as_string();
+    auto id = container_instance_id_from(ctx, cluster, r);
+    std::optional<Doc> doc;
+    if (id.ok()) {
+      BERTH_TRY(doc, load_doc(ctx.store(), keys::instance(cluster, *id)));
+    }
+    if (!doc) {
+      failures.push_back(json::object{
+          {"arn", r.starts_with("arn:") ? std::string(r) : ctx.container_instance_arn(cluster, r)},
+          {"reason", "MISSING"}});
+      continue;
+    }
+    found.push_back(render_instance(doc->obj, tags, health));
+  }
+  return json::object{{"containerInstances", std::move(found)}, {"failures", std::move(failures)}};
+}
+
+Result<json::value> list_instances(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+  (void)cluster_doc;
+  if (auto f = opt_string(in, "filter"); f && !f->empty()) {
+    return invalid_parameter(
+        "filter: the cluster query language is not supported yet (it arrives with the placement "
+        "engine).");
+  }
+  BERTH_TRY(size_t max, max_results_from(in));
+  std::optional<std::string> status;
+  if (auto s = opt_string(in, "status")) status = std::string(*s);
+  BERTH_TRY(Page page, page_scan(ctx.store(), keys::instance_prefix(cluster), in, max,
+                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                                   boost::system::error_code ec;
+                                   json::value v = json::parse(kv.value, ec);
+                                   if (ec || !v.is_object()) return std::nullopt;
+                                   auto st = opt_string(v.as_object(), "status").value_or("");
+                                   if (status ? st != *status : st == "INACTIVE") return std::nullopt;
+                                   return v.as_object().at("containerInstanceArn");
+                                 }));
+  json::object out{{"containerInstanceArns", std::move(page.items)}};
+  put_next_token(out, page);
+  return out;
+}
+
+Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  std::string status(opt_string(in, "status").value_or(""));
+  if (status != "ACTIVE" && status != "DRAINING") {
+    return invalid_parameter("Container instances can only be set to ACTIVE or DRAINING.");
+  }
+  const json::array* refs = opt_array(in, "containerInstances");
+  if (refs == nullptr || refs->empty()) return invalid_parameter("containerInstances can not be empty.");
+  if (refs->size() > 10) return invalid_parameter("containerInstances can have at most 10 items.");
+  return with_retries([&]() -> Result<json::value> {
+    BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+    (void)cluster_doc;
+    json::array updated, failures;
+    store::Txn txn;
+    for (const auto& ref : *refs) {
+      std::string_view r = ref.as_string();
+      auto id = container_instance_id_from(ctx, cluster, r);
+      std::optional<Doc> doc;
+      if (id.ok()) {
+        BERTH_TRY(doc, load_doc(ctx.store(), keys::instance(cluster, *id)));
+      }
+      if (!doc || opt_string(doc->obj, "status") == "INACTIVE") {
+        failures.push_back(json::object{
+            {"arn", r.starts_with("arn:") ? std::string(r) : ctx.container_instance_arn(cluster, r)},
+            {"reason", "MISSING"}});
+        continue;
+      }
+      if (opt_string(doc->obj, "status") != status) {
+        doc->obj["status"] = status;
+        doc->obj["version"] = opt_int(doc->obj, "version").value_or(0) + 1;
+        txn.compares.push_back({keys::instance(cluster, *id), doc->mod_revision});
+        txn.ops.push_back(store::Op::put(keys::instance(cluster, *id), dump(doc->obj)));
+      }
+      updated.push_back(render_instance(doc->obj, false, false));
+    }
+    if (!txn.ops.empty()) {
+      auto rev = ctx.store().commit(txn);
+      if (!rev.ok()) return rev.error();
+    }
+    return json::object{{"containerInstances", std::move(updated)}, {"failures", std::move(failures)}};
+  });
+}
+
+}  // namespace
+
+void register_container_instance_actions(api::JsonService& s, EcsContext& ctx) {
+  s.add("RegisterContainerInstance",
+        [&ctx](auto&, const json::object& in) { return register_instance(ctx, in); });
+  s.add("DeregisterContainerInstance",
+        [&ctx](auto&, const json::object& in) { return deregister_instance(ctx, in); });
+  s.add("DescribeContainerInstances",
+        [&ctx](auto&, const json::object& in) { return describe_instances(ctx, in); });
+  s.add("ListContainerInstances",
+        [&ctx](auto&, const json::object& in) { return list_instances(ctx, in); });
+  s.add("UpdateContainerInstancesState",
+        [&ctx](auto&, const json::object& in) { return update_state(ctx, in); });
+}
+
+}  // namespace berth::server::ecs
