@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/check_deps.sh
 (cd build && ctest --output-on-failure -j"$(nproc)" --timeout 300)
 export BERTH_BIN="$PWD/build/apps/berth/berth"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

@@ -1,7 +1,7 @@
 // berth: one binary, subcommands. This is the only place concrete types are wired together.
 
-#include <CLI/CLI.hpp>
 #include <sys/stat.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -60,7 +60,8 @@ int run_server(const ServerFlags& f) {
   if (f.credentials.empty() && !fs::exists(cred_path)) {
     auto created = berth::api::CredentialStore::create_file(cred_path, profile);
     if (!created.ok()) {
-      std::fprintf(stderr, "berth: cannot create credentials: %s\n", created.error().message.c_str());
+      std::fprintf(stderr, "berth: cannot create credentials: %s\n",
+                   created.error().message.c_str());
       return 1;
     }
   }
@@ -95,9 +96,10 @@ int run_server(const ServerFlags& f) {
   std::printf("berth server listening on http://%s\n", bound->c_str());
   std::printf("  data dir:    %s\n", fs::absolute(f.data_dir).c_str());
   std::printf("  credentials: %s%s\n", cred_path.c_str(), f.no_auth ? " (auth disabled)" : "");
-  std::printf("  try:         AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s AWS_REGION=%s "
-              "aws ecs create-cluster --cluster-name demo --endpoint-url http://%s\n",
-              cred_path.c_str(), profile.c_str(), f.region.c_str(), bound->c_str());
+  std::printf(
+      "  try:         AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s AWS_REGION=%s "
+      "aws ecs create-cluster --cluster-name demo --endpoint-url http://%s\n",
+      cred_path.c_str(), profile.c_str(), f.region.c_str(), bound->c_str());
   std::fflush(stdout);
   http.run(/*handle_signals=*/true);
   std::printf("berth server stopped\n");
@@ -121,7 +123,9 @@ int main(int argc, char** argv) {
                      "DATA_DIR/credentials, created with a fresh key pair on first start)");
   server->add_option("--region", sf.region, "Region in ARNs and signatures")->capture_default_str();
   server->add_option("--account-id", sf.account_id, "Account id in ARNs")->capture_default_str();
-  server->add_option("--threads", sf.threads, "Listener threads")->capture_default_str()->check(CLI::Range(1, 256));
+  server->add_option("--threads", sf.threads, "Listener threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   server->add_option("--max-body-bytes", sf.max_body_bytes, "Largest accepted request body")
       ->capture_default_str();
   server->add_option("--header-timeout-ms", sf.header_timeout_ms, "Request header read timeout")

@@ -60,8 +60,7 @@ HttpResponse JsonService::handle(std::string_view action, const RequestContext& 
   }
   if (!input.is_object()) {
     return json_error_response(
-        Error(model::Errc::client, "The request body must be a JSON object."),
-        ctx.request_id);
+        Error(model::Errc::client, "The request body must be a JSON object."), ctx.request_id);
   }
   if (auto st = model_.validate_input(action, input); !st.ok()) {
     return json_error_response(st.error(), ctx.request_id);

@@ -19,19 +19,20 @@ struct Error {
   Error() = default;
   Error(std::error_code c, std::string m) : code(c), message(std::move(m)) {}
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  Error(E e, std::string m) : code(make_error_code(e)), message(std::move(m)) {}
+  requires std::is_error_code_enum_v<E> Error(E e, std::string m)
+      : code(make_error_code(e)), message(std::move(m)) {}
 };
 
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}  // NOLINT: implicit by design
+  Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}      // NOLINT: implicit by design
   Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
   template <class U>
-    requires(!std::is_same_v<std::decay_t<U>, T> && !std::is_same_v<std::decay_t<U>, Error> &&
-             !std::is_same_v<std::decay_t<U>, Result> && std::is_constructible_v<T, U &&>)
-  Result(U&& u) : v_(std::in_place_index<0>, std::forward<U>(u)) {}  // NOLINT
+  requires(!std::is_same_v<std::decay_t<U>, T> && !std::is_same_v<std::decay_t<U>, Error> &&
+           !std::is_same_v<std::decay_t<U>, Result> && std::is_constructible_v<T, U&&>)
+      Result(U&& u)
+      : v_(std::in_place_index<0>, std::forward<U>(u)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -92,13 +93,13 @@ using Status = Result<void>;
 // BERTH_TRY(var, expr): assigns the value of a Result or returns its error from the caller.
 #define BERTH_CONCAT_INNER(a, b) a##b
 #define BERTH_CONCAT(a, b) BERTH_CONCAT_INNER(a, b)
-#define BERTH_TRY(decl, expr)                                  \
-  auto BERTH_CONCAT(berth_r_, __LINE__) = (expr);              \
-  if (!BERTH_CONCAT(berth_r_, __LINE__).ok())                  \
+#define BERTH_TRY(decl, expr)                                   \
+  auto BERTH_CONCAT(berth_r_, __LINE__) = (expr);               \
+  if (!BERTH_CONCAT(berth_r_, __LINE__).ok())                   \
     return std::move(BERTH_CONCAT(berth_r_, __LINE__)).error(); \
   decl = std::move(BERTH_CONCAT(berth_r_, __LINE__)).value()
-#define BERTH_CHECK(expr)                                      \
-  do {                                                         \
-    auto berth_s_ = (expr);                                    \
-    if (!berth_s_.ok()) return std::move(berth_s_).error();    \
+#define BERTH_CHECK(expr)                                   \
+  do {                                                      \
+    auto berth_s_ = (expr);                                 \
+    if (!berth_s_.ok()) return std::move(berth_s_).error(); \
   } while (0)

@@ -15,8 +15,8 @@ enum class Errc {
   cluster_contains_container_instances,
   cluster_contains_services,
   cluster_contains_tasks,
-  resource_not_found,      // ResourceNotFoundException
-  target_not_found,        // TargetNotFoundException
+  resource_not_found,  // ResourceNotFoundException
+  target_not_found,    // TargetNotFoundException
   attribute_limit_exceeded,
   limit_exceeded,
   resource_in_use,

@@ -92,8 +92,8 @@ bool ascii_iequals(std::string_view a, std::string_view b) {
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
 std::string format_endpoint(const tcp::endpoint& ep) {
-  std::string out = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                         : ep.address().to_string();
+  std::string out =
+      ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   return out + ":" + std::to_string(ep.port());
 }
 
@@ -427,10 +427,10 @@ asio::awaitable<void> Server::sweep(Worker& w) {
   // Deadlines are checked by one periodic sweep per worker rather than a timer per read or
   // write: arming a deadline is then a clock read, not a timer-queue insert and cancel per I/O.
   // A timeout fires up to a quarter of the shortest timeout late, which is fine for all of them.
-  auto shortest = std::min({options_.header_timeout, options_.body_timeout,
-                            options_.idle_timeout, options_.write_timeout, kLingerTime});
-  auto period = std::clamp(shortest / 4, std::chrono::milliseconds(5),
-                           std::chrono::milliseconds(1000));
+  auto shortest = std::min({options_.header_timeout, options_.body_timeout, options_.idle_timeout,
+                            options_.write_timeout, kLingerTime});
+  auto period =
+      std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
   while (!w.finished) {
     w.sweep_timer.expires_after(period);
     co_await w.sweep_timer.async_wait(kUseTuple);
@@ -471,13 +471,12 @@ asio::awaitable<void> Server::serve(Worker& w, tcp::socket socket) {
 
   for (;;) {
     if (buffer.size() == 0) {
-      if (!first) {
-        if (w.stopping) break;
-        c.idle = true;
-        c.arm(options_.idle_timeout);
-      }
-      auto [read_ec, n] = co_await c.socket.async_read_some(buffer.prepare(kFirstReadBytes),
-                                                            kUseTuple);
+      if (w.stopping) break;
+      // A fresh connection counts as idle too: stop() need not wait for its first request.
+      c.idle = true;
+      if (!first) c.arm(options_.idle_timeout);
+      auto [read_ec, n] =
+          co_await c.socket.async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
       c.idle = false;
       // Nothing of a request has arrived: peer closed, idle timeout or shutdown. Just close.
       if (read_ec) break;
@@ -556,8 +555,8 @@ asio::awaitable<void> Server::fail(Connection& c, const error_code& ec) {
 }
 
 asio::awaitable<void> Server::reply_and_close(Connection& c, int status, std::string_view reason) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-                    "\r\nServer: berth\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\nServer: berth\r\n";
   out += c.worker.date_header();
   out += "Content-Length: 0\r\nConnection: close\r\n\r\n";
   c.arm(options_.write_timeout);
@@ -574,8 +573,8 @@ asio::awaitable<void> Server::reply_and_close(Connection& c, int status, std::st
   }
 }
 
-void Server::serialize(Worker& w, const api::HttpResponse& response, int version,
-                       bool keep_alive, std::string& out) {
+void Server::serialize(Worker& w, const api::HttpResponse& response, int version, bool keep_alive,
+                       std::string& out) {
   int status = response.status;
   if (status < 100 || status > 999) status = 500;
   auto known = http::int_to_status(static_cast<unsigned>(status));

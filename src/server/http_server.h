@@ -19,8 +19,8 @@ struct HttpServerOptions {
   size_t max_body_bytes = 1 << 20;     // larger bodies get 413 (ECS's own limits are far below)
   std::chrono::milliseconds header_timeout{10'000};  // slow clients get 408, then close
   std::chrono::milliseconds body_timeout{30'000};
-  std::chrono::milliseconds idle_timeout{60'000};      // idle keep-alive connections are closed
-  std::chrono::milliseconds shutdown_grace{10'000};    // max wait for requests in flight on stop
+  std::chrono::milliseconds idle_timeout{60'000};    // idle keep-alive connections are closed
+  std::chrono::milliseconds shutdown_grace{10'000};  // max wait for requests in flight on stop
   // A client that stops reading its responses would otherwise pin a connection forever.
   std::chrono::milliseconds write_timeout{30'000};
   // Bounds the memory one request line plus headers can take; larger gets 431. SigV4 headers

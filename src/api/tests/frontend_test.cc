@@ -21,13 +21,16 @@ class FrontendTest : public ::testing::Test {
  protected:
   FrontendTest() : service_(model::ServiceModel::ecs()), verifier_(keys_, clock_, "us-east-1") {
     keys_.add({"p", "AKIDEXAMPLE", "secret"});
-    service_.add("ListClusters", [](const RequestContext&, const json::object& in) -> Result<json::value> {
-      if (in.contains("maxResults")) return Error(model::Errc::cluster_not_found, "Cluster not found.");
-      return json::object{{"clusterArns", json::array{"a"}}};
-    });
-    service_.add("DescribeClusters", [](const RequestContext&, const json::object&) -> Result<json::value> {
-      return Error(model::Errc::server, "disk on fire");
-    });
+    service_.add("ListClusters",
+                 [](const RequestContext&, const json::object& in) -> Result<json::value> {
+                   if (in.contains("maxResults"))
+                     return Error(model::Errc::cluster_not_found, "Cluster not found.");
+                   return json::object{{"clusterArns", json::array{"a"}}};
+                 });
+    service_.add("DescribeClusters",
+                 [](const RequestContext&, const json::object&) -> Result<json::value> {
+                   return Error(model::Errc::server, "disk on fire");
+                 });
     frontend_ = std::make_unique<Frontend>(&verifier_, 7);
     frontend_->add_json_service(service_);
   }
@@ -69,7 +72,8 @@ TEST_F(FrontendTest, DispatchesSignedRequest) {
 
 TEST_F(FrontendTest, RequestIdsAreUnique) {
   std::set<std::string> ids;
-  for (int i = 0; i < 100; ++i) ids.insert(header(frontend_->handle(ecs("ListClusters", "{}")), "x-amzn-RequestId"));
+  for (int i = 0; i < 100; ++i)
+    ids.insert(header(frontend_->handle(ecs("ListClusters", "{}")), "x-amzn-RequestId"));
   EXPECT_EQ(ids.size(), 100u);
 }
 

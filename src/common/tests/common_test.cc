@@ -16,7 +16,8 @@ TEST(Uuid, IsVersion4AndRepeatableForASeed) {
   SeededRandom a(42), b(42);
   std::string u = make_uuid(a);
   EXPECT_EQ(u, make_uuid(b));
-  EXPECT_TRUE(std::regex_match(u, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+  EXPECT_TRUE(std::regex_match(
+      u, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << u;
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) seen.insert(make_uuid(a));
@@ -24,7 +25,8 @@ TEST(Uuid, IsVersion4AndRepeatableForASeed) {
 }
 
 TEST(Base64, RoundTripsAndRejectsGarbage) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     auto d = base64_decode(base64_encode(s));
     ASSERT_TRUE(d.has_value());
     EXPECT_EQ(*d, s);

@@ -82,7 +82,8 @@ Status merge_attributes(json::array& attrs, const json::array& updates, bool lim
 namespace {
 
 // Groups the request's attributes by target container instance id.
-Result<std::map<std::string, json::array>> by_target(const EcsContext& ctx, const std::string& cluster,
+Result<std::map<std::string, json::array>> by_target(const EcsContext& ctx,
+                                                     const std::string& cluster,
                                                      const json::object& in) {
   std::map<std::string, json::array> out;
   const json::array* attrs = opt_array(in, "attributes");
@@ -190,7 +191,8 @@ void register_attribute_actions(api::JsonService& s, EcsContext& ctx) {
         [&ctx](auto&, const json::object& in) { return change_attributes(ctx, in, true); });
   s.add("DeleteAttributes",
         [&ctx](auto&, const json::object& in) { return change_attributes(ctx, in, false); });
-  s.add("ListAttributes", [&ctx](auto&, const json::object& in) { return list_attributes(ctx, in); });
+  s.add("ListAttributes",
+        [&ctx](auto&, const json::object& in) { return list_attributes(ctx, in); });
 }
 
 }  // namespace berth::server::ecs

@@ -93,7 +93,8 @@ Result<json::object> render(const EcsContext& ctx, const json::object& stored,
   out["statistics"] = std::move(stats);
   out["tags"] = include.contains("TAGS") && stored.contains("tags") ? stored.at("tags")
                                                                     : json::value(json::array());
-  if (include.contains("SETTINGS") && stored.contains("settings")) out["settings"] = stored.at("settings");
+  if (include.contains("SETTINGS") && stored.contains("settings"))
+    out["settings"] = stored.at("settings");
   if (include.contains("CONFIGURATIONS") && stored.contains("configuration")) {
     out["configuration"] = stored.at("configuration");
   }
@@ -130,7 +131,8 @@ Result<json::array> validate_settings(const json::array* settings) {
 
 // Merges `updates` into `settings` by name.
 void merge_settings(json::object& cluster, const json::array& updates) {
-  json::array merged = cluster.contains("settings") ? cluster.at("settings").as_array() : json::array();
+  json::array merged =
+      cluster.contains("settings") ? cluster.at("settings").as_array() : json::array();
   for (const auto& u : updates) {
     bool found = false;
     for (auto& m : merged) {
@@ -148,8 +150,8 @@ Status validate_capacity_providers(const json::object& in) {
   if (auto* cps = opt_array(in, "capacityProviders")) {
     for (const auto& cp : *cps) {
       if (cp.as_string() != "FARGATE" && cp.as_string() != "FARGATE_SPOT") {
-        return invalid_parameter("The specified capacity provider '" +
-                                 std::string(cp.as_string()) + "' does not exist.");
+        return invalid_parameter("The specified capacity provider '" + std::string(cp.as_string()) +
+                                 "' does not exist.");
       }
     }
   }
@@ -176,9 +178,10 @@ Result<json::value> create_cluster(EcsContext& ctx, const json::object& in) {
     c["clusterArn"] = ctx.cluster_arn(name);
     c["clusterName"] = name;
     c["status"] = "ACTIVE";
-    c["settings"] = settings.empty()
-                        ? json::array{json::object{{"name", "containerInsights"}, {"value", "disabled"}}}
-                        : settings;
+    c["settings"] =
+        settings.empty()
+            ? json::array{json::object{{"name", "containerInsights"}, {"value", "disabled"}}}
+            : settings;
     c["tags"] = tags;
     for (const char* k : {"configuration", "capacityProviders", "defaultCapacityProviderStrategy",
                           "serviceConnectDefaults"}) {
@@ -241,8 +244,9 @@ Result<json::value> describe_clusters(EcsContext& ctx, const json::object& in) {
       BERTH_TRY(doc, load_doc(ctx.store(), keys::cluster(*name)));
     }
     if (!doc) {
-      failures.push_back(json::object{
-          {"arn", r.starts_with("arn:") ? std::string(r) : ctx.cluster_arn(r)}, {"reason", "MISSING"}});
+      failures.push_back(
+          json::object{{"arn", r.starts_with("arn:") ? std::string(r) : ctx.cluster_arn(r)},
+                       {"reason", "MISSING"}});
       continue;
     }
     BERTH_TRY(json::object view, render(ctx, doc->obj, include));
@@ -253,16 +257,16 @@ Result<json::value> describe_clusters(EcsContext& ctx, const json::object& in) {
 
 Result<json::value> list_clusters(EcsContext& ctx, const json::object& in) {
   BERTH_TRY(size_t max, max_results_from(in));
-  BERTH_TRY(Page page, page_scan(ctx.store(), std::string(keys::kClusters), in, max,
-                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
-                                   boost::system::error_code ec;
-                                   json::value v = json::parse(kv.value, ec);
-                                   if (ec || !v.is_object() ||
-                                       opt_string(v.as_object(), "status") != "ACTIVE")
-                                     return std::nullopt;
-                                   return json::value(ctx.cluster_arn(
-                                       std::string_view(kv.key).substr(keys::kClusters.size())));
-                                 }));
+  BERTH_TRY(Page page,
+            page_scan(ctx.store(), std::string(keys::kClusters), in, max,
+                      [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                        boost::system::error_code ec;
+                        json::value v = json::parse(kv.value, ec);
+                        if (ec || !v.is_object() || opt_string(v.as_object(), "status") != "ACTIVE")
+                          return std::nullopt;
+                        return json::value(ctx.cluster_arn(
+                            std::string_view(kv.key).substr(keys::kClusters.size())));
+                      }));
   json::object out{{"clusterArns", std::move(page.items)}};
   put_next_token(out, page);
   return out;

@@ -20,7 +20,8 @@ Result<std::string> container_instance_id_from(const EcsContext& ctx, std::strin
     std::string old_form = ctx.arn("container-instance/");
     if (ref.starts_with(with_cluster)) {
       id = ref.substr(with_cluster.size());
-    } else if (ref.starts_with(old_form) && ref.find('/', old_form.size()) == std::string_view::npos) {
+    } else if (ref.starts_with(old_form) &&
+               ref.find('/', old_form.size()) == std::string_view::npos) {
       id = ref.substr(old_form.size());
     } else {
       return invalid_parameter("Invalid container instance ARN for cluster '" +
@@ -115,8 +116,11 @@ Result<json::array> parse_resources(const json::array* total) {
     bool found = false;
     for (const auto& r : out) found |= r.as_object().at("name") == ports;
     if (!found) {
-      out.push_back(json::object{{"name", ports}, {"type", "STRINGSET"}, {"doubleValue", 0},
-                                 {"longValue", 0}, {"integerValue", 0},
+      out.push_back(json::object{{"name", ports},
+                                 {"type", "STRINGSET"},
+                                 {"doubleValue", 0},
+                                 {"longValue", 0},
+                                 {"integerValue", 0},
                                  {"stringSetValue", json::array()}});
     }
   }
@@ -166,7 +170,8 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
         json::value v = json::parse(kv.value, ec);
         if (ec || !v.is_object()) continue;
         const auto& o = v.as_object();
-        if (opt_string(o, "ec2InstanceId") == ident.instance_id && opt_string(o, "status") != "INACTIVE") {
+        if (opt_string(o, "ec2InstanceId") == ident.instance_id &&
+            opt_string(o, "status") != "INACTIVE") {
           id = kv.key.substr(keys::instance_prefix(cluster).size());
           existing = Doc{std::move(v.as_object()), kv.mod_revision};
           break;
@@ -179,9 +184,12 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
     ci["containerInstanceArn"] = ctx.container_instance_arn(cluster, id);
     ci["ec2InstanceId"] = ident.instance_id;
     ci["version"] = opt_int(ci, "version").value_or(0) + 1;
-    if (auto* vi = opt_object(in, "versionInfo")) ci["versionInfo"] = *vi;
-    else if (!ci.contains("versionInfo")) ci["versionInfo"] = json::object();
-    // Remaining = registered minus what placed tasks hold; keep the held amounts on re-registration.
+    if (auto* vi = opt_object(in, "versionInfo"))
+      ci["versionInfo"] = *vi;
+    else if (!ci.contains("versionInfo"))
+      ci["versionInfo"] = json::object();
+    // Remaining = registered minus what placed tasks hold; keep the held amounts on
+    // re-registration.
     json::array remaining = resources;
     if (existing && existing->obj.contains("remainingResources")) {
       const auto& old_reg = existing->obj.at("registeredResources").as_array();
@@ -225,7 +233,8 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
 }
 
 // Counts tasks on the instance that have not stopped (tasks arrive with the placement issue).
-Result<int64_t> active_tasks_on(const EcsContext& ctx, std::string_view cluster, const std::string& arn) {
+Result<int64_t> active_tasks_on(const EcsContext& ctx, std::string_view cluster,
+                                const std::string& arn) {
   store::RangeRequest req{keys::task_prefix(cluster), "", 0};
   auto r = ctx.store().range(req);
   if (!r.ok()) return store_failure(r.error());
@@ -235,7 +244,8 @@ Result<int64_t> active_tasks_on(const EcsContext& ctx, std::string_view cluster,
     json::value v = json::parse(kv.value, ec);
     if (ec || !v.is_object()) continue;
     const auto& o = v.as_object();
-    if (opt_string(o, "containerInstanceArn") == arn && opt_string(o, "lastStatus") != "STOPPED") ++n;
+    if (opt_string(o, "containerInstanceArn") == arn && opt_string(o, "lastStatus") != "STOPPED")
+      ++n;
   }
   return n;
 }
@@ -250,12 +260,14 @@ Result<json::value> deregister_instance(EcsContext& ctx, const json::object& in)
     (void)cluster_doc;
     BERTH_TRY(auto doc, load_doc(ctx.store(), keys::instance(cluster, id)));
     if (!doc) return client_error("Container instance not found: " + id + ".");
-    if (opt_string(doc->obj, "status") == "INACTIVE") return json::object{{"containerInstance", doc->obj}};
+    if (opt_string(doc->obj, "status") == "INACTIVE")
+      return json::object{{"containerInstance", doc->obj}};
     std::string arn = ctx.container_instance_arn(cluster, id);
     if (!force) {
       BERTH_TRY(int64_t n, active_tasks_on(ctx, cluster, arn));
       if (n > 0) {
-        return invalid_parameter("Found running tasks on the instance. Stop them first or use force.");
+        return invalid_parameter(
+            "Found running tasks on the instance. Stop them first or use force.");
       }
     }
     doc->obj["status"] = "INACTIVE";
@@ -293,8 +305,10 @@ Result<json::value> describe_instances(EcsContext& ctx, const json::object& in) 
     }
   }
   const json::array* refs = opt_array(in, "containerInstances");
-  if (refs == nullptr || refs->empty()) return invalid_parameter("containerInstances can not be empty.");
-  if (refs->size() > 100) return invalid_parameter("containerInstances can have at most 100 items.");
+  if (refs == nullptr || refs->empty())
+    return invalid_parameter("containerInstances can not be empty.");
+  if (refs->size() > 100)
+    return invalid_parameter("containerInstances can have at most 100 items.");
   json::array found, failures;
   for (const auto& ref : *refs) {
     std::string_view r = ref.as_string();
@@ -332,7 +346,8 @@ Result<json::value> list_instances(EcsContext& ctx, const json::object& in) {
                                    json::value v = json::parse(kv.value, ec);
                                    if (ec || !v.is_object()) return std::nullopt;
                                    auto st = opt_string(v.as_object(), "status").value_or("");
-                                   if (status ? st != *status : st == "INACTIVE") return std::nullopt;
+                                   if (status ? st != *status : st == "INACTIVE")
+                                     return std::nullopt;
                                    return v.as_object().at("containerInstanceArn");
                                  }));
   json::object out{{"containerInstanceArns", std::move(page.items)}};
@@ -347,7 +362,8 @@ Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
     return invalid_parameter("Container instances can only be set to ACTIVE or DRAINING.");
   }
   const json::array* refs = opt_array(in, "containerInstances");
-  if (refs == nullptr || refs->empty()) return invalid_parameter("containerInstances can not be empty.");
+  if (refs == nullptr || refs->empty())
+    return invalid_parameter("containerInstances can not be empty.");
   if (refs->size() > 10) return invalid_parameter("containerInstances can have at most 10 items.");
   return with_retries([&]() -> Result<json::value> {
     BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
@@ -362,9 +378,10 @@ Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
         BERTH_TRY(doc, load_doc(ctx.store(), keys::instance(cluster, *id)));
       }
       if (!doc || opt_string(doc->obj, "status") == "INACTIVE") {
-        failures.push_back(json::object{
-            {"arn", r.starts_with("arn:") ? std::string(r) : ctx.container_instance_arn(cluster, r)},
-            {"reason", "MISSING"}});
+        failures.push_back(
+            json::object{{"arn", r.starts_with("arn:") ? std::string(r)
+                                                       : ctx.container_instance_arn(cluster, r)},
+                         {"reason", "MISSING"}});
         continue;
       }
       if (opt_string(doc->obj, "status") != status) {
@@ -379,7 +396,8 @@ Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
       auto rev = ctx.store().commit(txn);
       if (!rev.ok()) return rev.error();
     }
-    return json::object{{"containerInstances", std::move(updated)}, {"failures", std::move(failures)}};
+    return json::object{{"containerInstances", std::move(updated)},
+                        {"failures", std::move(failures)}};
   });
 }
 

@@ -38,7 +38,9 @@ class EcsContext {
   double now() const { return epoch_seconds(clock_.now()); }
 
   std::string arn(std::string_view resource) const;  // arn:aws:ecs:REGION:ACCOUNT:<resource>
-  std::string cluster_arn(std::string_view name) const { return arn("cluster/" + std::string(name)); }
+  std::string cluster_arn(std::string_view name) const {
+    return arn("cluster/" + std::string(name));
+  }
   std::string task_definition_arn(std::string_view family, int64_t revision) const;
   std::string container_instance_arn(std::string_view cluster, std::string_view id) const;
   /// The IAM identity shown as registeredBy / principalArn for the caller.

@@ -26,7 +26,8 @@ std::string EcsContext::task_definition_arn(std::string_view family, int64_t rev
   return arn("task-definition/" + std::string(family) + ":" + std::to_string(revision));
 }
 
-std::string EcsContext::container_instance_arn(std::string_view cluster, std::string_view id) const {
+std::string EcsContext::container_instance_arn(std::string_view cluster,
+                                               std::string_view id) const {
   return arn("container-instance/" + std::string(cluster) + "/" + std::string(id));
 }
 

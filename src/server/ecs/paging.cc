@@ -17,9 +17,9 @@ Result<size_t> max_results_from(const json::object& in, size_t max) {
   return static_cast<size_t>(*m);
 }
 
-Result<Page> page_scan(store::Store& store, const std::string& prefix, const json::object& in,
-                       size_t max_results,
-                       const std::function<std::optional<json::value>(const store::KeyValue&)>& map) {
+Result<Page> page_scan(
+    store::Store& store, const std::string& prefix, const json::object& in, size_t max_results,
+    const std::function<std::optional<json::value>(const store::KeyValue&)>& map) {
   std::string after;
   if (auto token = opt_string(in, "nextToken"); token && !token->empty()) {
     auto decoded = base64_decode(*token);

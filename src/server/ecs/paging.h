@@ -21,9 +21,9 @@ Result<size_t> max_results_from(const json::object& in, size_t max = 100);
 
 /// Scans keys under `prefix` after the request's nextToken, turning each into an item with `map`
 /// (returning nullopt skips a key), until `max_results` items are collected.
-Result<Page> page_scan(store::Store& store, const std::string& prefix, const json::object& in,
-                       size_t max_results,
-                       const std::function<std::optional<json::value>(const store::KeyValue&)>& map);
+Result<Page> page_scan(
+    store::Store& store, const std::string& prefix, const json::object& in, size_t max_results,
+    const std::function<std::optional<json::value>(const store::KeyValue&)>& map);
 
 /// Pages an already-built list (used where the order is not the key order, e.g. sort=DESC);
 /// the token is the index of the next item.

@@ -60,7 +60,8 @@ Result<json::value> delete_setting(EcsContext& ctx, const json::object& in) {
   return with_retries([&]() -> Result<json::value> {
     BERTH_TRY(auto doc, load_doc(ctx.store(), keys::account_setting(principal, name)));
     if (!doc) {
-      return invalid_parameter("The account setting " + name + " is not set for " + principal + ".");
+      return invalid_parameter("The account setting " + name + " is not set for " + principal +
+                               ".");
     }
     store::Txn txn;
     txn.compares.push_back({keys::account_setting(principal, name), doc->mod_revision});
@@ -80,7 +81,8 @@ Result<json::value> list_settings(EcsContext& ctx, const json::object& in) {
   bool effective = opt_bool(in, "effectiveSettings").value_or(false);
   json::array all;
   auto wanted = [&](const json::object& s) {
-    return (!name || opt_string(s, "name") == *name) && (!value || opt_string(s, "value") == *value);
+    return (!name || opt_string(s, "name") == *name) &&
+           (!value || opt_string(s, "value") == *value);
   };
   for (const auto& b : kBuiltIn) {
     if (name && *name != b.name) continue;
@@ -91,9 +93,11 @@ Result<json::value> list_settings(EcsContext& ctx, const json::object& in) {
     } else if (!effective) {
       continue;
     } else {
-      BERTH_TRY(auto def, load_doc(ctx.store(), keys::account_setting(ctx.principal_arn(), b.name)));
+      BERTH_TRY(auto def,
+                load_doc(ctx.store(), keys::account_setting(ctx.principal_arn(), b.name)));
       s = def ? def->obj
-              : json::object{{"name", b.name}, {"value", b.value}, {"principalArn", ctx.principal_arn()}};
+              : json::object{
+                    {"name", b.name}, {"value", b.value}, {"principalArn", ctx.principal_arn()}};
     }
     if (wanted(s)) all.push_back(std::move(s));
   }
@@ -110,8 +114,10 @@ void register_setting_actions(api::JsonService& s, EcsContext& ctx) {
         [&ctx](auto&, const json::object& in) { return put_setting(ctx, in, false); });
   s.add("PutAccountSettingDefault",
         [&ctx](auto&, const json::object& in) { return put_setting(ctx, in, true); });
-  s.add("DeleteAccountSetting", [&ctx](auto&, const json::object& in) { return delete_setting(ctx, in); });
-  s.add("ListAccountSettings", [&ctx](auto&, const json::object& in) { return list_settings(ctx, in); });
+  s.add("DeleteAccountSetting",
+        [&ctx](auto&, const json::object& in) { return delete_setting(ctx, in); });
+  s.add("ListAccountSettings",
+        [&ctx](auto&, const json::object& in) { return list_settings(ctx, in); });
 }
 
 }  // namespace berth::server::ecs

@@ -8,12 +8,13 @@ namespace berth::server::ecs {
 Result<std::string> taggable_key_for_arn(const EcsContext& ctx, std::string_view arn) {
   std::string base = ctx.arn("");
   if (!arn.starts_with(base)) {
-    return invalid_parameter("Invalid resource ARN (wrong partition, region or account): " +
-                             std::string(arn) + ".");
+    return invalid_parameter(
+        "Invalid resource ARN (wrong partition, region or account): " + std::string(arn) + ".");
   }
   std::string_view res = arn.substr(base.size());
   auto slash = res.find('/');
-  if (slash == std::string_view::npos) return invalid_parameter("Invalid resource ARN: " + std::string(arn) + ".");
+  if (slash == std::string_view::npos)
+    return invalid_parameter("Invalid resource ARN: " + std::string(arn) + ".");
   std::string_view type = res.substr(0, slash);
   std::string_view rest = res.substr(slash + 1);
   if (type == "cluster") {
@@ -63,7 +64,8 @@ Result<json::value> change_tags(EcsContext& ctx, const json::object& in, bool ad
         }
         if (!replaced) tags.push_back(t);
       }
-      if (tags.size() > 50) return invalid_parameter("Too many tags: a resource can have at most 50.");
+      if (tags.size() > 50)
+        return invalid_parameter("Too many tags: a resource can have at most 50.");
     } else {
       json::array kept;
       const json::array* drop = opt_array(in, "tagKeys");
@@ -96,10 +98,12 @@ Result<json::value> list_tags(EcsContext& ctx, const json::object& in) {
 }  // namespace
 
 void register_tag_actions(api::JsonService& s, EcsContext& ctx) {
-  s.add("TagResource", [&ctx](auto&, const json::object& in) { return change_tags(ctx, in, true); });
+  s.add("TagResource",
+        [&ctx](auto&, const json::object& in) { return change_tags(ctx, in, true); });
   s.add("UntagResource",
         [&ctx](auto&, const json::object& in) { return change_tags(ctx, in, false); });
-  s.add("ListTagsForResource", [&ctx](auto&, const json::object& in) { return list_tags(ctx, in); });
+  s.add("ListTagsForResource",
+        [&ctx](auto&, const json::object& in) { return list_tags(ctx, in); });
 }
 
 }  // namespace berth::server::ecs

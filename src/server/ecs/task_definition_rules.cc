@@ -43,10 +43,10 @@ std::pair<std::string_view, std::string> split_unit(std::string_view s) {
 struct FargateSize {
   int64_t cpu, min, max, step;
 };
-constexpr FargateSize kFargateSizes[] = {
-    {256, 512, 2048, 512},       {512, 1024, 4096, 1024},     {1024, 2048, 8192, 1024},
-    {2048, 4096, 16384, 1024},   {4096, 8192, 30720, 1024},   {8192, 16384, 61440, 4096},
-    {16384, 32768, 122880, 8192}};
+constexpr FargateSize kFargateSizes[] = {{256, 512, 2048, 512},       {512, 1024, 4096, 1024},
+                                         {1024, 2048, 8192, 1024},    {2048, 4096, 16384, 1024},
+                                         {4096, 8192, 30720, 1024},   {8192, 16384, 61440, 4096},
+                                         {16384, 32768, 122880, 8192}};
 
 bool fargate_size_ok(int64_t cpu, int64_t memory) {
   for (const auto& f : kFargateSizes) {
@@ -100,7 +100,8 @@ std::optional<int64_t> parse_task_cpu(std::string_view s) {
   auto [num, unit] = split_unit(s);
   auto v = parse_number(num);
   if (!v || *v <= 0) return std::nullopt;
-  if (unit.empty()) return *v == static_cast<int64_t>(*v) ? std::optional<int64_t>(*v) : std::nullopt;
+  if (unit.empty())
+    return *v == static_cast<int64_t>(*v) ? std::optional<int64_t>(*v) : std::nullopt;
   if (unit == "vcpu") return static_cast<int64_t>(*v * 1024);
   return std::nullopt;
 }
@@ -121,8 +122,9 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
   std::set<std::string> attr_seen;
   auto family = opt_string(in, "family").value_or("");
   if (!valid_name(family)) {
-    return bad("Family contains invalid characters or is too long: up to 255 letters (uppercase "
-               "and lowercase), numbers, hyphens, and underscores are allowed.");
+    return bad(
+        "Family contains invalid characters or is too long: up to 255 letters (uppercase "
+        "and lowercase), numbers, hyphens, and underscores are allowed.");
   }
   std::string network_mode(opt_string(in, "networkMode").value_or("bridge"));
 
@@ -162,14 +164,16 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
   if (auto* vols = opt_array(in, "volumes")) {
     for (const auto& v : *vols) {
       auto name = opt_string(v.as_object(), "name").value_or("");
-      if (!valid_name(name)) return bad("Volume names must be 1-255 letters, numbers, hyphens, and underscores.");
+      if (!valid_name(name))
+        return bad("Volume names must be 1-255 letters, numbers, hyphens, and underscores.");
       if (!volume_names.insert(std::string(name)).second) {
         return bad("Duplicate volume name '" + std::string(name) + "'.");
       }
       if (auto* host = opt_object(v.as_object(), "host")) {
         auto path = opt_string(*host, "sourcePath");
         if (path && !path->empty() && (*path)[0] != '/') {
-          return bad("Volume '" + std::string(name) + "': host sourcePath must be an absolute path.");
+          return bad("Volume '" + std::string(name) +
+                     "': host sourcePath must be an absolute path.");
         }
       }
     }
@@ -232,12 +236,15 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
       return bad("Invalid setting for container '" + cname +
                  "'. The container memory must not exceed the task memory.");
     }
-    if (res) add_attr(out.requires_attributes, attr_seen, "com.amazonaws.ecs.capability.docker-remote-api.1.21");
+    if (res)
+      add_attr(out.requires_attributes, attr_seen,
+               "com.amazonaws.ecs.capability.docker-remote-api.1.21");
 
     json::array mappings;
     if (auto* pm = opt_array(c, "portMappings")) {
       if (network_mode == "none" && !pm->empty()) {
-        return bad("Port mappings are not allowed with network mode 'none' (container '" + cname + "').");
+        return bad("Port mappings are not allowed with network mode 'none' (container '" + cname +
+                   "').");
       }
       for (const auto& m : *pm) {
         json::object mo = m.as_object();
@@ -246,7 +253,8 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
         std::string proto(opt_string(mo, "protocol").value_or("tcp"));
         mo["protocol"] = proto;
         if (!cport && !mo.contains("containerPortRange")) {
-          return bad("Invalid 'portMappings' for container '" + cname + "': containerPort is required.");
+          return bad("Invalid 'portMappings' for container '" + cname +
+                     "': containerPort is required.");
         }
         if (cport && (*cport < 1 || *cport > 65535)) {
           return bad("Invalid 'portMappings' for container '" + cname +
@@ -276,11 +284,13 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
     c["portMappings"] = std::move(mappings);
 
     if (auto* links = opt_array(c, "links"); links && !links->empty() && network_mode != "bridge") {
-      return bad("Links are only supported with network mode 'bridge' (container '" + cname + "').");
+      return bad("Links are only supported with network mode 'bridge' (container '" + cname +
+                 "').");
     }
     if (auto* hc = c.if_contains("healthCheck"); hc && hc->is_object()) {
       BERTH_CHECK(check_health_check(cname, hc->as_object()));
-      add_attr(out.requires_attributes, attr_seen, "com.amazonaws.ecs.capability.docker-remote-api.1.24");
+      add_attr(out.requires_attributes, attr_seen,
+               "com.amazonaws.ecs.capability.docker-remote-api.1.24");
       add_attr(out.requires_attributes, attr_seen, "ecs.capability.container-health-check");
     }
     if (auto* ul = opt_array(c, "ulimits")) {
@@ -288,7 +298,8 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
         auto soft = opt_int(u.as_object(), "softLimit").value_or(0);
         auto hard = opt_int(u.as_object(), "hardLimit").value_or(0);
         if (soft > hard) {
-          return bad("Invalid 'ulimits' for container '" + cname + "': softLimit exceeds hardLimit.");
+          return bad("Invalid 'ulimits' for container '" + cname +
+                     "': softLimit exceeds hardLimit.");
         }
       }
     }
@@ -306,7 +317,8 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
         }
         auto path = opt_string(mp.as_object(), "containerPath");
         if (path && !path->empty() && (*path)[0] != '/') {
-          return bad("Invalid 'mountPoints' for container '" + cname + "': containerPath must be absolute.");
+          return bad("Invalid 'mountPoints' for container '" + cname +
+                     "': containerPath must be absolute.");
         }
       }
     }
@@ -360,8 +372,8 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
       }
       if (target == cname) return bad("Container '" + cname + "' cannot depend on itself.");
       if (cond == "HEALTHY" && !it->second->contains("healthCheck")) {
-        return bad("Container '" + cname + "' depends on '" + target +
-                   "' being HEALTHY, but '" + target + "' has no healthCheck.");
+        return bad("Container '" + cname + "' depends on '" + target + "' being HEALTHY, but '" +
+                   target + "' has no healthCheck.");
       }
       if ((cond == "COMPLETE" || cond == "SUCCESS") &&
           opt_bool(*it->second, "essential").value_or(true)) {
@@ -388,22 +400,25 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
   }
 
   // The TaskDefinition members taken from the request as they are.
-  for (const char* k : {"family", "taskRoleArn", "executionRoleArn", "networkMode", "volumes",
-                        "placementConstraints", "requiresCompatibilities", "cpu", "memory",
-                        "inferenceAccelerators", "pidMode", "ipcMode", "proxyConfiguration",
-                        "ephemeralStorage", "runtimePlatform"}) {
+  for (const char* k :
+       {"family", "taskRoleArn", "executionRoleArn", "networkMode", "volumes",
+        "placementConstraints", "requiresCompatibilities", "cpu", "memory", "inferenceAccelerators",
+        "pidMode", "ipcMode", "proxyConfiguration", "ephemeralStorage", "runtimePlatform"}) {
     if (auto* v = in.if_contains(k); v && !v->is_null()) out.body[k] = *v;
   }
   out.body["containerDefinitions"] = std::move(containers);
   if (!out.body.contains("volumes")) out.body["volumes"] = json::array();
   if (!out.body.contains("placementConstraints")) out.body["placementConstraints"] = json::array();
 
-  if (in.contains("taskRoleArn")) add_attr(out.requires_attributes, attr_seen, "com.amazonaws.ecs.capability.task-iam-role");
-  if (network_mode == "awsvpc") add_attr(out.requires_attributes, attr_seen, "ecs.capability.task-eni");
+  if (in.contains("taskRoleArn"))
+    add_attr(out.requires_attributes, attr_seen, "com.amazonaws.ecs.capability.task-iam-role");
+  if (network_mode == "awsvpc")
+    add_attr(out.requires_attributes, attr_seen, "ecs.capability.task-eni");
 
   out.compatibilities.push_back("EC2");
   out.compatibilities.push_back("EXTERNAL");
-  if (network_mode == "awsvpc" && task_cpu && task_memory && fargate_size_ok(*task_cpu, *task_memory)) {
+  if (network_mode == "awsvpc" && task_cpu && task_memory &&
+      fargate_size_ok(*task_cpu, *task_memory)) {
     out.compatibilities.push_back("FARGATE");
   }
   return out;

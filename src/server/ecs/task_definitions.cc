@@ -53,7 +53,8 @@ Result<TaskDefRef> parse_ref(const EcsContext& ctx, std::string_view ref) {
 
 // Loads the record a reference names; nullopt when there is none.
 Result<std::optional<Doc>> load_task_definition(EcsContext& ctx, const TaskDefRef& ref) {
-  if (ref.revision > 0) return load_doc(ctx.store(), keys::task_definition(ref.family, ref.revision));
+  if (ref.revision > 0)
+    return load_doc(ctx.store(), keys::task_definition(ref.family, ref.revision));
   // Latest ACTIVE revision: scan the family (revisions sort in order).
   store::RangeRequest req{keys::task_definition_family_prefix(ref.family), "", 0};
   auto r = ctx.store().range(req);
@@ -76,9 +77,9 @@ Result<json::value> register_task_definition(EcsContext& ctx, const json::object
   std::string family(opt_string(in, "family").value_or(""));
   return with_retries([&]() -> Result<json::value> {
     BERTH_TRY(auto fam, load_doc(ctx.store(), keys::family(family)));
-    json::object f = fam ? fam->obj : json::object{{"family", family},
-                                                   {"latestRevision", 0},
-                                                   {"activeRevisions", 0}};
+    json::object f =
+        fam ? fam->obj
+            : json::object{{"family", family}, {"latestRevision", 0}, {"activeRevisions", 0}};
     int64_t revision = opt_int(f, "latestRevision").value_or(0) + 1;
     f["latestRevision"] = revision;
     f["activeRevisions"] = opt_int(f, "activeRevisions").value_or(0) + 1;
@@ -130,13 +131,15 @@ Result<json::value> deregister_task_definition(EcsContext& ctx, const json::obje
     if (opt_string(td, "status") != "ACTIVE") return json::object{{"taskDefinition", td}};
     BERTH_TRY(auto fam, load_doc(ctx.store(), keys::family(ref.family)));
     if (!fam) return Error(model::Errc::server, "task definition family record missing");
-    fam->obj["activeRevisions"] = std::max<int64_t>(0, opt_int(fam->obj, "activeRevisions").value_or(1) - 1);
+    fam->obj["activeRevisions"] =
+        std::max<int64_t>(0, opt_int(fam->obj, "activeRevisions").value_or(1) - 1);
     td["status"] = "INACTIVE";
     td["deregisteredAt"] = ctx.now();
     store::Txn txn;
     txn.compares.push_back({keys::task_definition(ref.family, ref.revision), doc->mod_revision});
     txn.compares.push_back({keys::family(ref.family), fam->mod_revision});
-    txn.ops.push_back(store::Op::put(keys::task_definition(ref.family, ref.revision), dump(doc->obj)));
+    txn.ops.push_back(
+        store::Op::put(keys::task_definition(ref.family, ref.revision), dump(doc->obj)));
     txn.ops.push_back(store::Op::put(keys::family(ref.family), dump(fam->obj)));
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
@@ -182,17 +185,19 @@ Result<json::value> list_task_definitions(EcsContext& ctx, const json::object& i
 Result<json::value> list_task_definition_families(EcsContext& ctx, const json::object& in) {
   BERTH_TRY(size_t max, max_results_from(in));
   std::string status(opt_string(in, "status").value_or("ACTIVE"));
-  std::string prefix = std::string(keys::kFamilies) + std::string(opt_string(in, "familyPrefix").value_or(""));
-  BERTH_TRY(Page page, page_scan(ctx.store(), prefix, in, max,
-                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
-                                   boost::system::error_code ec;
-                                   json::value v = json::parse(kv.value, ec);
-                                   if (ec || !v.is_object()) return std::nullopt;
-                                   bool active = opt_int(v.as_object(), "activeRevisions").value_or(0) > 0;
-                                   if ((status == "ACTIVE" && !active) || (status == "INACTIVE" && active))
-                                     return std::nullopt;
-                                   return v.as_object().at("family");
-                                 }));
+  std::string prefix =
+      std::string(keys::kFamilies) + std::string(opt_string(in, "familyPrefix").value_or(""));
+  BERTH_TRY(Page page,
+            page_scan(ctx.store(), prefix, in, max,
+                      [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                        boost::system::error_code ec;
+                        json::value v = json::parse(kv.value, ec);
+                        if (ec || !v.is_object()) return std::nullopt;
+                        bool active = opt_int(v.as_object(), "activeRevisions").value_or(0) > 0;
+                        if ((status == "ACTIVE" && !active) || (status == "INACTIVE" && active))
+                          return std::nullopt;
+                        return v.as_object().at("family");
+                      }));
   json::object out{{"families", std::move(page.items)}};
   put_next_token(out, page);
   return out;
@@ -214,7 +219,8 @@ void register_task_definition_actions(api::JsonService& s, EcsContext& ctx) {
 }
 
 // Used by the tags actions: the record key of a task-definition ARN, if it is one.
-std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx, std::string_view arn) {
+std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx,
+                                                       std::string_view arn) {
   auto ref = parse_ref(ctx, arn);
   if (!ref.ok() || ref->revision == 0 || !arn.starts_with("arn:")) return std::nullopt;
   return keys::task_definition(ref->family, ref->revision);

@@ -87,18 +87,21 @@ TEST_F(EcsTest, DescribeClustersReportsMissingAndCounts) {
 TEST_F(EcsTest, DeleteClusterRefusedWhileInstancesRemain) {
   ok("CreateCluster", R"({"clusterName":"a"})");
   std::string arn = register_instance("a");
-  EXPECT_EQ(err("DeleteCluster", R"({"cluster":"a"})"), "ClusterContainsContainerInstancesException");
+  EXPECT_EQ(err("DeleteCluster", R"({"cluster":"a"})"),
+            "ClusterContainsContainerInstancesException");
   ok("DeregisterContainerInstance", R"({"cluster":"a","containerInstance":")" + arn + "\"}");
   auto out = ok("DeleteCluster", R"({"cluster":"a"})");
   EXPECT_EQ(out.at("cluster").at("status"), "INACTIVE");
   // Still describable, no longer listed, and unusable.
-  EXPECT_EQ(ok("DescribeClusters", R"({"clusters":["a"]})").at("clusters").at(0).at("status"), "INACTIVE");
+  EXPECT_EQ(ok("DescribeClusters", R"({"clusters":["a"]})").at("clusters").at(0).at("status"),
+            "INACTIVE");
   EXPECT_TRUE(ok("ListClusters", "{}").at("clusterArns").as_array().empty());
   EXPECT_EQ(err("ListContainerInstances", R"({"cluster":"a"})"), "ClusterNotFoundException");
 }
 
 TEST_F(EcsTest, ListClustersPagesWithoutGapsOrRepeats) {
-  for (int i = 0; i < 25; ++i) ok("CreateCluster", R"({"clusterName":"c)" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 25; ++i)
+    ok("CreateCluster", R"({"clusterName":"c)" + std::to_string(i) + "\"}");
   std::set<std::string> seen;
   std::string token;
   int pages = 0;
@@ -106,7 +109,8 @@ TEST_F(EcsTest, ListClustersPagesWithoutGapsOrRepeats) {
     std::string body = token.empty() ? R"({"maxResults":10})"
                                      : R"({"maxResults":10,"nextToken":")" + token + "\"}";
     auto out = ok("ListClusters", body);
-    for (const auto& a : out.at("clusterArns").as_array()) EXPECT_TRUE(seen.insert(std::string(a.as_string())).second);
+    for (const auto& a : out.at("clusterArns").as_array())
+      EXPECT_TRUE(seen.insert(std::string(a.as_string())).second);
     token = out.contains("nextToken") ? std::string(out.at("nextToken").as_string()) : "";
     ++pages;
   } while (!token.empty());
@@ -116,14 +120,16 @@ TEST_F(EcsTest, ListClustersPagesWithoutGapsOrRepeats) {
   EXPECT_EQ(err("ListClusters", R"({"maxResults":0})"), "InvalidParameterException");
 }
 
-constexpr const char* kWeb = R"({"family":"web","containerDefinitions":[{"name":"web","image":"busybox",
+constexpr const char* kWeb =
+    R"({"family":"web","containerDefinitions":[{"name":"web","image":"busybox",
   "memory":128,"portMappings":[{"containerPort":80}],"healthCheck":{"command":["CMD","true"]},
   "dockerLabels":{"a":"b"},"linuxParameters":{"initProcessEnabled":true}}],"tags":[{"key":"team","value":"x"}]})";
 
 TEST_F(EcsTest, RegisterTaskDefinitionRevisionsAndDefaults) {
   auto one = ok("RegisterTaskDefinition", kWeb).at("taskDefinition").as_object();
   EXPECT_EQ(one.at("revision"), 1);
-  EXPECT_EQ(one.at("taskDefinitionArn"), "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1");
+  EXPECT_EQ(one.at("taskDefinitionArn"),
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1");
   const auto& c = one.at("containerDefinitions").at(0).as_object();
   EXPECT_EQ(c.at("essential"), true);
   EXPECT_EQ(c.at("portMappings").at(0).at("protocol"), "tcp");
@@ -136,9 +142,16 @@ TEST_F(EcsTest, RegisterTaskDefinitionRevisionsAndDefaults) {
   EXPECT_EQ(latest.at("taskDefinition").at("revision"), 2);
   EXPECT_EQ(latest.at("tags").at(0).at("key"), "team");
   ok("DeregisterTaskDefinition", R"({"taskDefinition":"web:2"})");
-  EXPECT_EQ(ok("DescribeTaskDefinition", R"({"taskDefinition":"web"})").at("taskDefinition").at("revision"), 1);
-  EXPECT_EQ(ok("DescribeTaskDefinition", R"({"taskDefinition":"web:2"})").at("taskDefinition").at("status"), "INACTIVE");
-  EXPECT_EQ(err("DeregisterTaskDefinition", R"({"taskDefinition":"web"})"), "InvalidParameterException");
+  EXPECT_EQ(ok("DescribeTaskDefinition", R"({"taskDefinition":"web"})")
+                .at("taskDefinition")
+                .at("revision"),
+            1);
+  EXPECT_EQ(ok("DescribeTaskDefinition", R"({"taskDefinition":"web:2"})")
+                .at("taskDefinition")
+                .at("status"),
+            "INACTIVE");
+  EXPECT_EQ(err("DeregisterTaskDefinition", R"({"taskDefinition":"web"})"),
+            "InvalidParameterException");
   EXPECT_EQ(err("DescribeTaskDefinition", R"({"taskDefinition":"nope"})"), "ClientException");
   // Revisions are never reused after deregistration.
   EXPECT_EQ(ok("RegisterTaskDefinition", kWeb).at("taskDefinition").at("revision"), 3);
@@ -151,31 +164,49 @@ TEST_F(EcsTest, TaskDefinitionRules) {
   };
   EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"essential":false}])"), "ClientException");
   EXPECT_EQ(bad(R"([{"name":"a","image":"i"}])"), "ClientException");  // no memory anywhere
-  EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"memoryReservation":128}])"), "ClientException");
-  EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"dependsOn":[{"containerName":"zz","condition":"START"}]}])"),
+  EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"memoryReservation":128}])"),
             "ClientException");
+  EXPECT_EQ(
+      bad(R"([{"name":"a","image":"i","memory":64,"dependsOn":[{"containerName":"zz","condition":"START"}]}])"),
+      "ClientException");
   EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64},{"name":"b","image":"i","memory":64,
                    "dependsOn":[{"containerName":"a","condition":"HEALTHY"}]}])"),
             "ClientException");
-  EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"essential":false,"dependsOn":[{"containerName":"b","condition":"START"}]},
+  EXPECT_EQ(
+      bad(R"([{"name":"a","image":"i","memory":64,"essential":false,"dependsOn":[{"containerName":"b","condition":"START"}]},
                    {"name":"b","image":"i","memory":64,"dependsOn":[{"containerName":"a","condition":"START"}]}])"),
-            "ClientException");  // cycle
-  EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"healthCheck":{"command":["CMD","x"],"interval":4}}])"),
-            "ClientException");
-  EXPECT_EQ(bad(R"([{"name":"a","image":"i","memory":64,"portMappings":[{"containerPort":80,"hostPort":81}]}])",
-                R"("networkMode":"awsvpc",)"),
-            "ClientException");
-  EXPECT_EQ(bad(R"([{"name":"a","image":"i"}])", R"("requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","cpu":"256","memory":"4096",)"),
-            "ClientException");
+      "ClientException");  // cycle
+  EXPECT_EQ(
+      bad(R"([{"name":"a","image":"i","memory":64,"healthCheck":{"command":["CMD","x"],"interval":4}}])"),
+      "ClientException");
+  EXPECT_EQ(
+      bad(R"([{"name":"a","image":"i","memory":64,"portMappings":[{"containerPort":80,"hostPort":81}]}])",
+          R"("networkMode":"awsvpc",)"),
+      "ClientException");
+  EXPECT_EQ(
+      bad(R"([{"name":"a","image":"i"}])",
+          R"("requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","cpu":"256","memory":"4096",)"),
+      "ClientException");
   std::string eleven = "[";
-  for (int i = 0; i < 11; ++i) eleven += std::string(i ? "," : "") + R"({"name":"c)" + std::to_string(i) + R"(","image":"i","memory":8})";
+  for (int i = 0; i < 11; ++i)
+    eleven += std::string(i ? "," : "") + R"({"name":"c)" + std::to_string(i) +
+              R"(","image":"i","memory":8})";
   EXPECT_EQ(bad(eleven + "]"), "ClientException");
-  EXPECT_EQ(err("RegisterTaskDefinition", R"({"family":"bad family","containerDefinitions":[{"name":"a","image":"i","memory":64}]})"),
-            "ClientException");
+  EXPECT_EQ(
+      err("RegisterTaskDefinition",
+          R"({"family":"bad family","containerDefinitions":[{"name":"a","image":"i","memory":64}]})"),
+      "ClientException");
   // A valid Fargate definition is Fargate-compatible.
-  auto f = ok("RegisterTaskDefinition", R"({"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc",
+  auto f = ok("RegisterTaskDefinition",
+              R"({"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc",
     "cpu":"0.25 vCPU","memory":"512","containerDefinitions":[{"name":"a","image":"i","portMappings":[{"containerPort":80}]}]})");
-  EXPECT_EQ(f.at("taskDefinition").at("containerDefinitions").at(0).at("portMappings").at(0).at("hostPort"), 80);
+  EXPECT_EQ(f.at("taskDefinition")
+                .at("containerDefinitions")
+                .at(0)
+                .at("portMappings")
+                .at(0)
+                .at("hostPort"),
+            80);
   EXPECT_EQ(f.at("taskDefinition").at("compatibilities").as_array().size(), 3u);
 }
 
@@ -193,21 +224,34 @@ TEST(TaskDefinitionUnits, ParsesCpuAndMemory) {
 TEST_F(EcsTest, ListTaskDefinitionsSortsAndFilters) {
   ok("RegisterTaskDefinition", kWeb);
   ok("RegisterTaskDefinition", kWeb);
-  ok("RegisterTaskDefinition", R"({"family":"api","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
-  ok("RegisterTaskDefinition", R"({"family":"web-2","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
+  ok("RegisterTaskDefinition",
+     R"({"family":"api","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
+  ok("RegisterTaskDefinition",
+     R"({"family":"web-2","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
   auto all = ok("ListTaskDefinitions", "{}").at("taskDefinitionArns").as_array();
   ASSERT_EQ(all.size(), 4u);
   EXPECT_TRUE(std::string(all[0].as_string()).ends_with("api:1"));
   EXPECT_TRUE(std::string(all[1].as_string()).ends_with("web:1"));
   EXPECT_TRUE(std::string(all[3].as_string()).ends_with("web-2:1"));
-  auto desc = ok("ListTaskDefinitions", R"({"familyPrefix":"web","sort":"DESC"})").at("taskDefinitionArns").as_array();
+  auto desc = ok("ListTaskDefinitions", R"({"familyPrefix":"web","sort":"DESC"})")
+                  .at("taskDefinitionArns")
+                  .as_array();
   ASSERT_EQ(desc.size(), 2u);
   EXPECT_TRUE(std::string(desc[0].as_string()).ends_with("web:2"));
   ok("DeregisterTaskDefinition", R"({"taskDefinition":"api:1"})");
-  EXPECT_EQ(ok("ListTaskDefinitions", R"({"status":"INACTIVE"})").at("taskDefinitionArns").as_array().size(), 1u);
+  EXPECT_EQ(ok("ListTaskDefinitions", R"({"status":"INACTIVE"})")
+                .at("taskDefinitionArns")
+                .as_array()
+                .size(),
+            1u);
   EXPECT_EQ(ok("ListTaskDefinitionFamilies", "{}").at("families").as_array().size(), 2u);
-  EXPECT_EQ(ok("ListTaskDefinitionFamilies", R"({"status":"INACTIVE"})").at("families").at(0), "api");
-  EXPECT_EQ(ok("ListTaskDefinitionFamilies", R"({"status":"ALL","familyPrefix":"we"})").at("families").as_array().size(), 2u);
+  EXPECT_EQ(ok("ListTaskDefinitionFamilies", R"({"status":"INACTIVE"})").at("families").at(0),
+            "api");
+  EXPECT_EQ(ok("ListTaskDefinitionFamilies", R"({"status":"ALL","familyPrefix":"we"})")
+                .at("families")
+                .as_array()
+                .size(),
+            2u);
 }
 
 TEST_F(EcsTest, ContainerInstanceLifecycle) {
@@ -215,47 +259,76 @@ TEST_F(EcsTest, ContainerInstanceLifecycle) {
   std::string arn = register_instance("a");
   EXPECT_TRUE(arn.starts_with("arn:aws:ecs:us-east-1:123456789012:container-instance/a/"));
   // Re-registration with the saved ARN keeps identity.
-  auto again = ok("RegisterContainerInstance", R"({"cluster":"a","containerInstanceArn":")" + arn + R"(",
+  auto again =
+      ok("RegisterContainerInstance", R"({"cluster":"a","containerInstanceArn":")" + arn + R"(",
       "totalResources":[{"name":"CPU","type":"INTEGER","integerValue":1024},{"name":"MEMORY","type":"INTEGER","integerValue":512}]})");
   EXPECT_EQ(again.at("containerInstance").at("containerInstanceArn").as_string(), arn);
-  auto d = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + R"(","0000"]})");
-  EXPECT_EQ(d.at("containerInstances").at(0).at("registeredResources").at(0).at("integerValue"), 1024);
+  auto d = ok("DescribeContainerInstances",
+              R"({"cluster":"a","containerInstances":[")" + arn + R"(","0000"]})");
+  EXPECT_EQ(d.at("containerInstances").at(0).at("registeredResources").at(0).at("integerValue"),
+            1024);
   EXPECT_EQ(d.at("containerInstances").at(0).at("agentConnected"), true);
   EXPECT_EQ(d.at("failures").at(0).at("reason"), "MISSING");
-  auto drained = ok("UpdateContainerInstancesState", R"({"cluster":"a","status":"DRAINING","containerInstances":[")" + arn + "\"]}");
+  auto drained = ok("UpdateContainerInstancesState",
+                    R"({"cluster":"a","status":"DRAINING","containerInstances":[")" + arn + "\"]}");
   EXPECT_EQ(drained.at("containerInstances").at(0).at("status"), "DRAINING");
-  EXPECT_EQ(ok("ListContainerInstances", R"({"cluster":"a","status":"DRAINING"})").at("containerInstanceArns").as_array().size(), 1u);
-  EXPECT_EQ(err("UpdateContainerInstancesState", R"({"cluster":"a","status":"REGISTERING","containerInstances":["x"]})"),
+  EXPECT_EQ(ok("ListContainerInstances", R"({"cluster":"a","status":"DRAINING"})")
+                .at("containerInstanceArns")
+                .as_array()
+                .size(),
+            1u);
+  EXPECT_EQ(err("UpdateContainerInstancesState",
+                R"({"cluster":"a","status":"REGISTERING","containerInstances":["x"]})"),
             "InvalidParameterException");
-  EXPECT_EQ(err("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x == y"})"), "InvalidParameterException");
-  EXPECT_EQ(err("RegisterContainerInstance", R"({"cluster":"a","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":1}]})"),
+  EXPECT_EQ(err("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x == y"})"),
             "InvalidParameterException");
+  EXPECT_EQ(
+      err("RegisterContainerInstance",
+          R"({"cluster":"a","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":1}]})"),
+      "InvalidParameterException");
 }
 
 TEST_F(EcsTest, AttributesAndTags) {
   ok("CreateCluster", R"({"clusterName":"a"})");
   std::string arn = register_instance("a");
   std::string id = arn.substr(arn.rfind('/') + 1);
-  ok("PutAttributes", R"({"cluster":"a","attributes":[{"name":"stack","value":"prod","targetId":")" + id + "\"}]}");
-  auto listed = ok("ListAttributes", R"({"cluster":"a","targetType":"container-instance","attributeName":"stack"})");
+  ok("PutAttributes",
+     R"({"cluster":"a","attributes":[{"name":"stack","value":"prod","targetId":")" + id + "\"}]}");
+  auto listed = ok("ListAttributes",
+                   R"({"cluster":"a","targetType":"container-instance","attributeName":"stack"})");
   EXPECT_EQ(listed.at("attributes").at(0).at("targetId").as_string(), arn);
-  EXPECT_EQ(err("PutAttributes", R"({"cluster":"a","attributes":[{"name":"x","targetId":"ffff"}]})"), "TargetNotFoundException");
+  EXPECT_EQ(
+      err("PutAttributes", R"({"cluster":"a","attributes":[{"name":"x","targetId":"ffff"}]})"),
+      "TargetNotFoundException");
   std::string many = "[";
-  for (int i = 0; i < 11; ++i) many += std::string(i ? "," : "") + R"({"name":"n)" + std::to_string(i) + R"(","targetId":")" + id + "\"}";
-  EXPECT_EQ(err("PutAttributes", R"({"cluster":"a","attributes":)" + many + "]}"), "AttributeLimitExceededException");
-  ok("DeleteAttributes", R"({"cluster":"a","attributes":[{"name":"stack","targetId":")" + arn + "\"}]}");
-  EXPECT_TRUE(ok("ListAttributes", R"({"cluster":"a","targetType":"container-instance","attributeName":"stack"})").at("attributes").as_array().empty());
+  for (int i = 0; i < 11; ++i)
+    many += std::string(i ? "," : "") + R"({"name":"n)" + std::to_string(i) + R"(","targetId":")" +
+            id + "\"}";
+  EXPECT_EQ(err("PutAttributes", R"({"cluster":"a","attributes":)" + many + "]}"),
+            "AttributeLimitExceededException");
+  ok("DeleteAttributes",
+     R"({"cluster":"a","attributes":[{"name":"stack","targetId":")" + arn + "\"}]}");
+  EXPECT_TRUE(ok("ListAttributes",
+                 R"({"cluster":"a","targetType":"container-instance","attributeName":"stack"})")
+                  .at("attributes")
+                  .as_array()
+                  .empty());
 
   std::string cluster_arn = "arn:aws:ecs:us-east-1:123456789012:cluster/a";
-  ok("TagResource", R"({"resourceArn":")" + cluster_arn + R"(","tags":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})");
+  ok("TagResource", R"({"resourceArn":")" + cluster_arn +
+                        R"(","tags":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})");
   ok("UntagResource", R"({"resourceArn":")" + cluster_arn + R"(","tagKeys":["a"]})");
-  auto tags = ok("ListTagsForResource", R"({"resourceArn":")" + cluster_arn + "\"}").at("tags").as_array();
+  auto tags =
+      ok("ListTagsForResource", R"({"resourceArn":")" + cluster_arn + "\"}").at("tags").as_array();
   ASSERT_EQ(tags.size(), 1u);
   EXPECT_EQ(tags[0].at("key"), "b");
   ok("TagResource", R"({"resourceArn":")" + arn + R"(","tags":[{"key":"x","value":"y"}]})");
-  EXPECT_EQ(err("TagResource", R"({"resourceArn":"arn:aws:ecs:us-east-1:123456789012:cluster/zz","tags":[{"key":"a"}]})"),
-            "ResourceNotFoundException");
-  EXPECT_EQ(err("TagResource", R"({"resourceArn":")" + cluster_arn + R"(","tags":[{"key":"aws:x","value":"1"}]})"),
+  EXPECT_EQ(
+      err("TagResource",
+          R"({"resourceArn":"arn:aws:ecs:us-east-1:123456789012:cluster/zz","tags":[{"key":"a"}]})"),
+      "ResourceNotFoundException");
+  EXPECT_EQ(err("TagResource",
+                R"({"resourceArn":")" + cluster_arn + R"(","tags":[{"key":"aws:x","value":"1"}]})"),
             "InvalidParameterException");
 }
 
@@ -265,12 +338,16 @@ TEST_F(EcsTest, AccountSettings) {
   EXPECT_EQ(ok("ListAccountSettings", "{}").at("settings").as_array().size(), 1u);
   auto eff = ok("ListAccountSettings", R"({"effectiveSettings":true})").at("settings").as_array();
   EXPECT_EQ(eff.size(), 5u);
-  ok("PutAccountSetting", R"({"name":"awsvpcTrunking","value":"enabled","principalArn":"arn:aws:iam::123456789012:user/bob"})");
-  auto bob = ok("ListAccountSettings", R"({"effectiveSettings":true,"name":"containerInsights","principalArn":"arn:aws:iam::123456789012:user/bob"})");
+  ok("PutAccountSetting",
+     R"({"name":"awsvpcTrunking","value":"enabled","principalArn":"arn:aws:iam::123456789012:user/bob"})");
+  auto bob = ok(
+      "ListAccountSettings",
+      R"({"effectiveSettings":true,"name":"containerInsights","principalArn":"arn:aws:iam::123456789012:user/bob"})");
   EXPECT_EQ(bob.at("settings").at(0).at("value"), "enabled");  // inherited from the account default
   ok("DeleteAccountSetting", R"({"name":"containerInsights"})");
   EXPECT_TRUE(ok("ListAccountSettings", "{}").at("settings").as_array().empty());
-  EXPECT_EQ(err("PutAccountSetting", R"({"name":"containerInsights","value":"maybe"})"), "InvalidParameterException");
+  EXPECT_EQ(err("PutAccountSetting", R"({"name":"containerInsights","value":"maybe"})"),
+            "InvalidParameterException");
 }
 
 }  // namespace

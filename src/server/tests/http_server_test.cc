@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <future>
 #include <map>
@@ -39,7 +40,8 @@ class EchoHandler : public api::HttpHandler {
       std::this_thread::sleep_for(300ms);
     }
     if (request.target == "/throw") throw std::runtime_error("boom");
-    if (request.target.starts_with("/status/")) response.status = std::stoi(request.target.substr(8));
+    if (request.target.starts_with("/status/"))
+      response.status = std::stoi(request.target.substr(8));
     if (request.target == "/close") response.headers.emplace_back("Connection", "close");
     response.headers.emplace_back("X-Method", request.method);
     response.headers.emplace_back("X-Target", request.target);
@@ -154,8 +156,9 @@ std::string get(const std::string& target, const std::string& extra = "") {
 }
 
 std::string post(const std::string& target, const std::string& body) {
-  return "POST " + target + " HTTP/1.1\r\nHost: test\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "POST " + target +
+         " HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         body;
 }
 
 // A server started on 127.0.0.1:0 and run on a background thread; stopped on destruction.
@@ -313,6 +316,19 @@ TEST(HttpServerTest, StatusAndHeadAndHandlerErrors) {
   EXPECT_EQ(r->headers["x-target"], "/after");
 }
 
+TEST(HttpServerTest, ExpectContinueGetsAnInterimResponse) {
+  RunningServer s;
+  Client c(s.port);
+  auto interim =
+      c.request("POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  auto r = c.request("12345");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body.ends_with("\n\n12345"));
+}
+
 TEST(HttpServerTest, OversizedBodyWithContentLengthGets413) {
   RunningServer s({.max_body_bytes = 1024});
   Client c(s.port);
@@ -437,6 +453,7 @@ TEST(HttpServerTest, StopFinishesRequestsInFlightAndClosesIdleConnections) {
   RunningServer s;
   Client idle(s.port);
   ASSERT_TRUE(idle.request(get("/")));
+  Client fresh(s.port);  // connected, but has not sent a request yet
   Client busy(s.port);
   busy.send(get("/slow"));
   while (!s.echo.slow_started) std::this_thread::sleep_for(1ms);
@@ -448,9 +465,24 @@ TEST(HttpServerTest, StopFinishesRequestsInFlightAndClosesIdleConnections) {
   EXPECT_EQ(r->headers["connection"], "close");
   EXPECT_TRUE(busy.closed_by_peer());
   EXPECT_TRUE(idle.closed_by_peer());
+  EXPECT_TRUE(fresh.closed_by_peer());
   EXPECT_TRUE(s.wait_stopped(2s));
   Client late(s.port);
   EXPECT_FALSE(late.connected());
+}
+
+TEST(HttpServerTest, SigtermStopsRunWhenAsked) {
+  EchoHandler handler;
+  HttpServer server({}, handler);
+  auto bound = server.start();
+  ASSERT_TRUE(bound.ok());
+  auto done = std::async(std::launch::async, [&] { server.run(/*handle_signals=*/true); });
+  Client c(static_cast<uint16_t>(std::stoi(bound->substr(bound->rfind(':') + 1))));
+  // Once a request is answered run() has installed its signal handler.
+  ASSERT_TRUE(c.request(get("/")));
+  ::kill(::getpid(), SIGTERM);
+  EXPECT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_TRUE(c.closed_by_peer());
 }
 
 TEST(HttpServerTest, StopGivesUpOnStalledRequestsAfterTheGrace) {
