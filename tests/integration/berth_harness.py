@@ -18,7 +18,6 @@ import signal
 import subprocess
 import threading
 import types
-import urllib.parse
 from unittest import mock
 
 import boto3
@@ -146,6 +145,8 @@ class BerthServer:
         self.port = None
         self.starts = 0
         self._lines = None
+        self._pump = None
+        self._clients = []
 
     # ---- process control
 
@@ -180,7 +181,8 @@ class BerthServer:
                 lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
             lines.put(None)
 
-        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        self._pump = threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True)
+        self._pump.start()
         try:
             first = lines.get(timeout=START_TIMEOUT_S)
         except queue.Empty:
@@ -216,8 +218,10 @@ class BerthServer:
             self.proc.kill()
             self.proc.wait()
             pytest.fail(f"berth server did not exit within {STOP_TIMEOUT_S}s of SIGTERM")
+        self._pump.join(timeout=STOP_TIMEOUT_S)  # EOF follows the exit
         self.proc.stdout.close()
         self.proc = None
+        self.close_clients()
         return rc
 
     def restart(self, kill9=False):
@@ -238,9 +242,17 @@ class BerthServer:
         akid, secret = keys or self.keys(profile)
         cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
                                      connect_timeout=10, read_timeout=60, **config)
-        return boto3.session.Session(aws_access_key_id=akid, aws_secret_access_key=secret,
-                                     region_name=self.region).client(
+        client = boto3.session.Session(aws_access_key_id=akid, aws_secret_access_key=secret,
+                                       region_name=self.region).client(
             service, endpoint_url=self.endpoint, config=cfg)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self):
+        """Closes the pooled connections of every client made so far (they die with the server)."""
+        for c in self._clients:
+            c.close()
+        self._clients = []
 
     def aws_env(self, profile="berth"):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

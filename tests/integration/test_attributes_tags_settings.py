@@ -138,3 +138,22 @@ def test_account_settings(server):
         ecs.delete_account_setting(name="containerInsights", principalArn=alice)
     with pytest.raises(ecs.exceptions.InvalidParameterException):
         ecs.put_account_setting(name="containerInsights", value="maybe")
+
+
+def test_tag_lengths_count_characters_not_bytes(ecs, unique):
+    # TagKey is 1..128 and TagValue 0..256 *characters* (the model's min/max); "é" is 2 bytes.
+    name = unique("unicode")
+    tags = [{"key": "ü" * 128, "value": "é" * 256}, {"key": "日本", "value": "値"}]
+    c = ecs.create_cluster(clusterName=name, tags=tags)["cluster"]
+    assert c["tags"] == tags
+    assert ecs.list_tags_for_resource(resourceArn=c["clusterArn"])["tags"] == tags
+
+
+def test_tag_length_limits(ecs, unique):
+    arn = ecs.create_cluster(clusterName=unique("taglen"))["cluster"]["clusterArn"]
+    for tag in ({"key": "k" * 129, "value": "v"}, {"key": "k", "value": "v" * 257}):
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.tag_resource(resourceArn=arn, tags=[tag])
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.tag_resource(resourceArn=arn,
+                         tags=[{"key": f"k{i}", "value": "v"} for i in range(51)])

@@ -3,6 +3,8 @@ and the server keeps serving."""
 
 import pytest
 
+from berth_harness import send
+
 AMZ_JSON = "application/x-amz-json-1.1"
 
 # (action, body, __type, words the message must contain)
@@ -83,3 +85,12 @@ def test_server_keeps_serving_after_bad_requests(shared_server):
     out = ecs.create_cluster(clusterName="after-bad-input")
     assert out["cluster"]["status"] == "ACTIVE"
     assert shared_server.alive()
+
+
+def test_get_is_not_an_api_call(shared_server):
+    r = send("127.0.0.1", shared_server.port, "GET", "/", {"Host": shared_server.host}, None)
+    assert r.status == 405, r
+    assert r.headers.get("x-amzn-requestid"), r
+    health = send("127.0.0.1", shared_server.port, "GET", "/health",
+                  {"Host": shared_server.host}, None)
+    assert health.status == 200, health

@@ -2,7 +2,7 @@
 
 import pytest
 
-from berth_harness import cluster_arn, register_instance
+from berth_harness import cluster_arn, register_instance, send, sign
 
 
 def test_create_without_name_is_default_and_idempotent(server):
@@ -145,3 +145,18 @@ def test_invalid_cluster_name(ecs):
     with pytest.raises(ecs.exceptions.InvalidParameterException) as e:
         ecs.create_cluster(clusterName="bad name!")
     assert "bad name!" in e.value.response["Error"]["Message"]
+
+
+def test_region_and_account_flags_shape_arns_and_signing(make_server):
+    s = make_server(region="eu-west-1", account_id="210987654321")
+    ecs = s.client()
+    assert ecs.meta.region_name == "eu-west-1"
+    c = ecs.create_cluster(clusterName="eu")["cluster"]
+    assert c["clusterArn"] == "arn:aws:ecs:eu-west-1:210987654321:cluster/eu"
+    rc, out = s.aws("ecs", "describe-clusters", "--clusters", c["clusterArn"])
+    assert rc == 0 and out["clusters"][0]["clusterName"] == "eu", out
+    # A request signed for the default region is refused by this server.
+    akid, secret = s.keys()
+    path, headers = sign(s.host, akid, secret, b"{}", action="ListClusters", region="us-east-1")
+    r = send("127.0.0.1", s.port, "POST", path, headers, b"{}")
+    assert r.status == 400 and r.type == "InvalidSignatureException", r

@@ -1,6 +1,7 @@
 """Task definitions through boto3: register, validate, describe, deregister, list."""
 
 import copy
+import threading
 
 import pytest
 
@@ -267,3 +268,37 @@ def test_list_task_definition_families(server):
     pages = list(ecs.get_paginator("list_task_definition_families").paginate(
         status="ALL", PaginationConfig={"PageSize": 1}))
     assert [p["families"] for p in pages] == [["alpha"], ["alpine"], ["beta"]]
+
+
+def test_task_cpu_and_memory_strings_are_converted_to_units(ecs, unique):
+    # The ECS API reference: "String values are converted to an integer indicating the CPU units
+    # [MiB] when the task definition is registered." ("1 vCPU" -> "1024", "2 GB" -> "2048").
+    td = ecs.register_task_definition(
+        family=unique("units"), cpu="1 vCPU", memory="2 GB",
+        containerDefinitions=[{"name": "app", "image": "busybox"}])["taskDefinition"]
+    assert (td["cpu"], td["memory"]) == ("1024", "2048")
+
+
+def test_concurrent_registrations_of_one_family_get_distinct_revisions(shared_server, unique):
+    family = unique("race")
+    revisions, errors, lock = [], [], threading.Lock()
+
+    def register(n):
+        client = shared_server.client()
+        for _ in range(n):
+            try:
+                rev = client.register_task_definition(**simple_task_definition(family))[
+                    "taskDefinition"]["revision"]
+                with lock:
+                    revisions.append(rev)
+            except Exception as e:  # collected and asserted below
+                with lock:
+                    errors.append(repr(e))
+
+    threads = [threading.Thread(target=register, args=(10,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sorted(revisions) == list(range(1, 41))

@@ -128,6 +128,7 @@ void register_container_instance_actions(api::JsonService& service, EcsContext& 
 void register_attribute_actions(api::JsonService& service, EcsContext& ctx);
 void register_tag_actions(api::JsonService& service, EcsContext& ctx);
 void register_setting_actions(api::JsonService& service, EcsContext& ctx);
+void register_task_actions(api::JsonService& service, EcsContext& ctx);
 
 }  // namespace berth::server::ecs
 
@@ -139,5 +140,7 @@ Result<std::string> container_instance_id_from(const EcsContext& ctx, std::strin
 /// The record key of a resource ARN that can carry tags; nullopt for unsupported types.
 Result<std::string> taggable_key_for_arn(const EcsContext& ctx, std::string_view arn);
 std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx, std::string_view arn);
+/// A task reference (id or ARN) resolved within a cluster.
+Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster, std::string_view ref);
 
 }  // namespace berth::server::ecs

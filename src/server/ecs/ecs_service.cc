@@ -16,6 +16,7 @@ EcsService::EcsService(store::Store& store, const Clock& clock, Random& rng, Ecs
   register_attribute_actions(json_, ctx_);
   register_tag_actions(json_, ctx_);
   register_setting_actions(json_, ctx_);
+  register_task_actions(json_, ctx_);
 }
 
 std::string EcsContext::arn(std::string_view resource) const {
@@ -142,6 +143,15 @@ Result<Doc> load_active_cluster(const EcsContext& ctx, std::string_view name) {
   return std::move(*doc);
 }
 
+namespace {
+// Tag limits are in characters (UTF-8 code points), as the model's length constraints.
+size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+}  // namespace
+
 Result<json::array> validate_tags(const json::array* tags) {
   json::array out;
   if (tags == nullptr) return out;
@@ -150,10 +160,10 @@ Result<json::array> validate_tags(const json::array* tags) {
     const auto& o = t.as_object();
     auto key = opt_string(o, "key");
     auto value = opt_string(o, "value").value_or("");
-    if (!key || key->empty() || key->size() > 128) {
+    if (!key || key->empty() || utf8_length(*key) > 128) {
       return invalid_parameter("Tag keys must be between 1 and 128 characters.");
     }
-    if (value.size() > 256) return invalid_parameter("Tag values must be at most 256 characters.");
+    if (utf8_length(value) > 256) return invalid_parameter("Tag values must be at most 256 characters.");
     if (key->starts_with("aws:")) {
       return invalid_parameter("Tag keys may not begin with the reserved prefix 'aws:'.");
     }

@@ -406,6 +406,9 @@ Result<NormalizedTaskDefinition> check_task_definition(const json::object& in) {
         "pidMode", "ipcMode", "proxyConfiguration", "ephemeralStorage", "runtimePlatform"}) {
     if (auto* v = in.if_contains(k); v && !v->is_null()) out.body[k] = *v;
   }
+  // ECS stores task-level sizes as plain units: "1 vCPU" -> "1024", "2 GB" -> "2048".
+  if (task_cpu) out.body["cpu"] = std::to_string(*task_cpu);
+  if (task_memory) out.body["memory"] = std::to_string(*task_memory);
   out.body["containerDefinitions"] = std::move(containers);
   if (!out.body.contains("volumes")) out.body["volumes"] = json::array();
   if (!out.body.contains("placementConstraints")) out.body["placementConstraints"] = json::array();

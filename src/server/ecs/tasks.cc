@@ -1,0 +1,157 @@
+// Tasks: DescribeTasks, ListTasks, StopTask (RunTask and StartTask are in run_task.cc).
+
+#include <boost/json/parse.hpp>
+
+#include "server/ecs/context.h"
+#include "server/ecs/paging.h"
+#include "server/ecs/task_records.h"
+
+namespace berth::server::ecs {
+
+Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster, std::string_view ref) {
+  std::string_view id = ref;
+  if (ref.starts_with("arn:")) {
+    std::string with_cluster = ctx.arn("task/" + std::string(cluster) + "/");
+    std::string old_form = ctx.arn("task/");
+    if (ref.starts_with(with_cluster)) {
+      id = ref.substr(with_cluster.size());
+    } else if (ref.starts_with(old_form) && ref.find('/', old_form.size()) == std::string_view::npos) {
+      id = ref.substr(old_form.size());
+    } else {
+      return invalid_parameter("Invalid task ARN for cluster '" + std::string(cluster) + "': " +
+                               std::string(ref) + ".");
+    }
+  }
+  if (id.empty() || id.size() > 64) return invalid_parameter("Invalid task id.");
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) {
+      return invalid_parameter("Invalid task id: " + std::string(ref) + ".");
+    }
+  }
+  return std::string(id);
+}
+
+namespace {
+
+Result<json::value> describe_tasks(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(auto cluster_doc, load_doc(ctx.store(), keys::cluster(cluster)));
+  if (!cluster_doc) return Error(model::Errc::cluster_not_found, "Cluster not found.");
+  bool tags = false;
+  if (auto* inc = opt_array(in, "include")) {
+    for (const auto& v : *inc) tags |= v.as_string() == "TAGS";
+  }
+  const json::array* refs = opt_array(in, "tasks");
+  if (refs == nullptr || refs->empty()) return invalid_parameter("Tasks cannot be empty.");
+  if (refs->size() > 100) return invalid_parameter("tasks can have at most 100 items.");
+  json::array found, failures;
+  for (const auto& ref : *refs) {
+    std::string_view r = ref.as_string();
+    auto id = task_id_from(ctx, cluster, r);
+    std::optional<Doc> doc;
+    if (id.ok()) {
+      BERTH_TRY(doc, load_doc(ctx.store(), keys::task_prefix(cluster) + *id));
+    }
+    if (!doc) {
+      failures.push_back(json::object{
+          {"arn", r.starts_with("arn:") ? std::string(r) : ctx.arn("task/" + cluster + "/" + std::string(r))},
+          {"reason", "MISSING"}});
+      continue;
+    }
+    found.push_back(render_task(doc->obj, tags));
+  }
+  return json::object{{"tasks", std::move(found)}, {"failures", std::move(failures)}};
+}
+
+Result<json::value> list_tasks(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+  (void)cluster_doc;
+  BERTH_TRY(size_t max, max_results_from(in));
+  std::optional<std::string> instance_arn;
+  if (auto ci = opt_string(in, "containerInstance")) {
+    BERTH_TRY(std::string id, container_instance_id_from(ctx, cluster, *ci));
+    instance_arn = ctx.container_instance_arn(cluster, id);
+  }
+  auto family = opt_string(in, "family");
+  auto started_by = opt_string(in, "startedBy");
+  auto service = opt_string(in, "serviceName");
+  auto launch_type = opt_string(in, "launchType");
+  if (family && service) return invalid_parameter("family and serviceName cannot be used together.");
+  std::string desired(opt_string(in, "desiredStatus").value_or("RUNNING"));
+  std::string family_prefix = family ? ctx.arn("task-definition/" + std::string(*family) + ":") : "";
+  std::string service_group = service ? "service:" + std::string(*service) : "";
+  BERTH_TRY(Page page, page_scan(ctx.store(), keys::task_prefix(cluster), in, max,
+                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                                   boost::system::error_code ec;
+                                   json::value v = json::parse(kv.value, ec);
+                                   if (ec || !v.is_object()) return std::nullopt;
+                                   const auto& t = v.as_object();
+                                   if (opt_string(t, "desiredStatus") != desired) return std::nullopt;
+                                   if (instance_arn && opt_string(t, "containerInstanceArn") != *instance_arn)
+                                     return std::nullopt;
+                                   if (family && !opt_string(t, "taskDefinitionArn").value_or("").starts_with(family_prefix))
+                                     return std::nullopt;
+                                   if (started_by && opt_string(t, "startedBy") != *started_by) return std::nullopt;
+                                   if (service && opt_string(t, "group") != service_group) return std::nullopt;
+                                   if (launch_type && opt_string(t, "launchType") != *launch_type) return std::nullopt;
+                                   return t.at("taskArn");
+                                 }));
+  json::object out{{"taskArns", std::move(page.items)}};
+  put_next_token(out, page);
+  return out;
+}
+
+Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
+  BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
+  BERTH_TRY(std::string id, task_id_from(ctx, cluster, opt_string(in, "task").value_or("")));
+  std::string reason(opt_string(in, "reason").value_or("Task stopped by user"));
+  if (reason.size() > 255) return invalid_parameter("reason can be at most 255 characters.");
+  return with_retries([&]() -> Result<json::value> {
+    BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+    (void)cluster_doc;
+    std::string key = keys::task_prefix(cluster) + id;
+    BERTH_TRY(auto doc, load_doc(ctx.store(), key));
+    if (!doc) return invalid_parameter("The referenced task was not found.");
+    json::object& t = doc->obj;
+    if (opt_string(t, "desiredStatus") == "STOPPED") return json::object{{"task", render_task(t, false)}};
+    store::Txn txn;
+    txn.compares.push_back({key, doc->mod_revision});
+    const json::object* internal = opt_object(t, "_berth");
+    bool acked = internal && opt_bool(*internal, "acked").value_or(false);
+    if (!acked) {
+      // No agent has taken the task yet: stop it here and give its resources back at once.
+      std::string ikey = keys::instance(cluster, opt_string(t, "containerInstanceArn").value_or("").substr(
+                                                     ctx.container_instance_arn(cluster, "").size()));
+      BERTH_TRY(auto inst, load_doc(ctx.store(), ikey));
+      if (inst) {
+        bool pending = opt_string(t, "lastStatus") != "RUNNING";
+        adjust_instance(inst->obj, needs_of_record(t), -1, pending);
+        txn.compares.push_back({ikey, inst->mod_revision});
+        txn.ops.push_back(store::Op::put(ikey, dump(inst->obj)));
+      }
+      mark_stopped(t, ctx.now(), "UserInitiated", reason);
+    } else {
+      // The agent stops the containers and reports STOPPED (agent issue).
+      t["desiredStatus"] = "STOPPED";
+      t["stopCode"] = "UserInitiated";
+      t["stoppedReason"] = reason;
+      t["stoppingAt"] = ctx.now();
+      t["version"] = opt_int(t, "version").value_or(0) + 1;
+    }
+    txn.ops.push_back(store::Op::put(key, dump(t)));
+    auto rev = ctx.store().commit(txn);
+    if (!rev.ok()) return rev.error();
+    return json::object{{"task", render_task(t, false)}};
+  });
+}
+
+}  // namespace
+
+void register_task_actions(api::JsonService& s, EcsContext& ctx) {
+  s.add("DescribeTasks", [&ctx](auto&, const json::object& in) { return describe_tasks(ctx, in); });
+  s.add("ListTasks", [&ctx](auto&, const json::object& in) { return list_tasks(ctx, in); });
+  s.add("StopTask", [&ctx](auto&, const json::object& in) { return stop_task(ctx, in); });
+}
+
+}  // namespace berth::server::ecs
