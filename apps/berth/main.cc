@@ -3,8 +3,13 @@
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "api/credentials.h"
@@ -13,6 +18,7 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "server/ecs/ecs_service.h"
+#include "server/ecs/janitor.h"
 #include "server/http_server.h"
 #include "store/store.h"
 
@@ -29,6 +35,35 @@ struct ServerFlags {
   int header_timeout_ms = 10'000;
   int body_timeout_ms = 30'000;
   bool no_auth = false;
+  int task_retention_seconds = 3600;
+};
+
+// Runs `fn` every `period` on its own thread until destroyed.
+class Ticker {
+ public:
+  Ticker(std::chrono::milliseconds period, std::function<void()> fn)
+      : thread_([this, period, fn = std::move(fn)] {
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
+            lock.unlock();
+            fn();
+            lock.lock();
+          }
+        }) {}
+  ~Ticker() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 uint64_t os_seed() {
@@ -101,6 +136,16 @@ int run_server(const ServerFlags& f) {
       "aws ecs create-cluster --cluster-name demo --endpoint-url http://%s\n",
       cred_path.c_str(), profile.c_str(), f.region.c_str(), bound->c_str());
   std::fflush(stdout);
+  berth::server::ecs::Janitor janitor(ecs.context(),
+                                      std::chrono::seconds(f.task_retention_seconds));
+  // Sweep often enough that a stopped task disappears within ~10% of its retention.
+  auto sweep_every = std::chrono::milliseconds(
+      std::clamp<int64_t>(int64_t{f.task_retention_seconds} * 100, 100, 60'000));
+  Ticker sweeper(sweep_every, [&janitor] {
+    if (auto r = janitor.sweep(); !r.ok()) {
+      std::fprintf(stderr, "berth: task janitor: %s\n", r.error().message.c_str());
+    }
+  });
   http.run(/*handle_signals=*/true);
   std::printf("berth server stopped\n");
   return 0;
@@ -133,6 +178,10 @@ int main(int argc, char** argv) {
   server->add_option("--body-timeout-ms", sf.body_timeout_ms, "Request body read timeout")
       ->capture_default_str();
   server->add_flag("--insecure-no-auth", sf.no_auth, "Accept unsigned requests (testing only)");
+  server->add_option("--task-retention-seconds", sf.task_retention_seconds,
+                     "How long STOPPED tasks stay describable")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 7 * 24 * 3600));
 
   CLI11_PARSE(app, argc, argv);
   if (*server) return run_server(sf);

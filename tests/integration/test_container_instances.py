@@ -110,8 +110,13 @@ def test_list_status_filter_and_state_changes(ecs, unique):
     assert sorted(x for p in pages for x in p["containerInstanceArns"]) == sorted([a, b])
     assert len(pages) == 2
 
-    with pytest.raises(ecs.exceptions.InvalidParameterException):
-        ecs.list_container_instances(cluster=cluster, filter="attribute:stack == prod")
+    # The filter is the cluster query language; a syntax error names the position.
+    assert ecs.list_container_instances(cluster=cluster, filter="attribute:stack == prod")[
+        "containerInstanceArns"] == []
+    assert sorted(ecs.list_container_instances(cluster=cluster, filter="agentConnected == true")[
+        "containerInstanceArns"]) == sorted([a, b])
+    with pytest.raises(ecs.exceptions.InvalidParameterException, match="position"):
+        ecs.list_container_instances(cluster=cluster, filter="attribute:stack ==")
 
 
 def test_deregister(ecs, unique):

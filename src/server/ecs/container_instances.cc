@@ -5,10 +5,12 @@
 #include <boost/json/parse.hpp>
 #include <cctype>
 #include <cstdio>
+#include <set>
 
 #include "server/ecs/attributes.h"
 #include "server/ecs/context.h"
 #include "server/ecs/paging.h"
+#include "server/ecs/placer.h"
 
 namespace berth::server::ecs {
 
@@ -328,26 +330,35 @@ Result<json::value> describe_instances(EcsContext& ctx, const json::object& in) 
   return json::object{{"containerInstances", std::move(found)}, {"failures", std::move(failures)}};
 }
 
-Result<json::value> list_instances(EcsContext& ctx, const json::object& in) {
+Result<json::value> list_instances(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
   (void)cluster_doc;
-  if (auto f = opt_string(in, "filter"); f && !f->empty()) {
-    return invalid_parameter(
-        "filter: the cluster query language is not supported yet (it arrives with the placement "
-        "engine).");
-  }
   BERTH_TRY(size_t max, max_results_from(in));
+  // The filter is the cluster query language, evaluated on the placer's typed view (the same
+  // evaluation memberOf constraints get).
+  std::optional<std::set<std::string>> matching;
+  if (auto f = opt_string(in, "filter"); f && !f->empty()) {
+    if (f->size() > 2000) return invalid_parameter("filter can be at most 2000 characters.");
+    auto expr = scheduler::Expression::parse(*f);
+    if (!expr.ok()) return invalid_parameter("filter: " + expr.error().message);
+    matching.emplace();
+    for (const auto& v : placer.instances(cluster)) {
+      if (expr->matches(v)) matching->insert(v.id);
+    }
+  }
   std::optional<std::string> status;
   if (auto s = opt_string(in, "status")) status = std::string(*s);
-  BERTH_TRY(Page page, page_scan(ctx.store(), keys::instance_prefix(cluster), in, max,
+  std::string prefix = keys::instance_prefix(cluster);
+  BERTH_TRY(Page page, page_scan(ctx.store(), prefix, in, max,
                                  [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                                   if (matching && !matching->contains(kv.key.substr(prefix.size())))
+                                     return std::nullopt;
                                    boost::system::error_code ec;
                                    json::value v = json::parse(kv.value, ec);
                                    if (ec || !v.is_object()) return std::nullopt;
                                    auto st = opt_string(v.as_object(), "status").value_or("");
-                                   if (status ? st != *status : st == "INACTIVE")
-                                     return std::nullopt;
+                                   if (status ? st != *status : st == "INACTIVE") return std::nullopt;
                                    return v.as_object().at("containerInstanceArn");
                                  }));
   json::object out{{"containerInstanceArns", std::move(page.items)}};
@@ -403,7 +414,7 @@ Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
 
 }  // namespace
 
-void register_container_instance_actions(api::JsonService& s, EcsContext& ctx) {
+void register_container_instance_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {
   s.add("RegisterContainerInstance",
         [&ctx](auto&, const json::object& in) { return register_instance(ctx, in); });
   s.add("DeregisterContainerInstance",
@@ -411,7 +422,7 @@ void register_container_instance_actions(api::JsonService& s, EcsContext& ctx) {
   s.add("DescribeContainerInstances",
         [&ctx](auto&, const json::object& in) { return describe_instances(ctx, in); });
   s.add("ListContainerInstances",
-        [&ctx](auto&, const json::object& in) { return list_instances(ctx, in); });
+        [&ctx, &placer](auto&, const json::object& in) { return list_instances(ctx, placer, in); });
   s.add("UpdateContainerInstancesState",
         [&ctx](auto&, const json::object& in) { return update_state(ctx, in); });
 }

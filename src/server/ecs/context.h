@@ -124,7 +124,9 @@ Result<json::array> validate_tags(const json::array* tags);
 
 void register_cluster_actions(api::JsonService& service, EcsContext& ctx);
 void register_task_definition_actions(api::JsonService& service, EcsContext& ctx);
-void register_container_instance_actions(api::JsonService& service, EcsContext& ctx);
+class Placer;
+void register_container_instance_actions(api::JsonService& service, EcsContext& ctx, Placer& placer);
+void register_run_task_actions(api::JsonService& service, EcsContext& ctx, Placer& placer);
 void register_attribute_actions(api::JsonService& service, EcsContext& ctx);
 void register_tag_actions(api::JsonService& service, EcsContext& ctx);
 void register_setting_actions(api::JsonService& service, EcsContext& ctx);
@@ -140,6 +142,8 @@ Result<std::string> container_instance_id_from(const EcsContext& ctx, std::strin
 /// The record key of a resource ARN that can carry tags; nullopt for unsupported types.
 Result<std::string> taggable_key_for_arn(const EcsContext& ctx, std::string_view arn);
 std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx, std::string_view arn);
+/// The TaskDefinition a reference names ("family" = latest ACTIVE, "family:rev", or an ARN).
+Result<std::optional<json::object>> find_task_definition(EcsContext& ctx, std::string_view ref);
 /// A task reference (id or ARN) resolved within a cluster.
 Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster, std::string_view ref);
 

@@ -9,14 +9,15 @@
 namespace berth::server::ecs {
 
 EcsService::EcsService(store::Store& store, const Clock& clock, Random& rng, EcsConfig config)
-    : ctx_(store, clock, rng, std::move(config)), json_(model::ServiceModel::ecs()) {
+    : ctx_(store, clock, rng, std::move(config)), placer_(store), json_(model::ServiceModel::ecs()) {
   register_cluster_actions(json_, ctx_);
   register_task_definition_actions(json_, ctx_);
-  register_container_instance_actions(json_, ctx_);
+  register_container_instance_actions(json_, ctx_, placer_);
   register_attribute_actions(json_, ctx_);
   register_tag_actions(json_, ctx_);
   register_setting_actions(json_, ctx_);
   register_task_actions(json_, ctx_);
+  register_run_task_actions(json_, ctx_, placer_);
 }
 
 std::string EcsContext::arn(std::string_view resource) const {

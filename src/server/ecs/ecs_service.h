@@ -6,6 +6,7 @@
 
 #include "api/json_service.h"
 #include "server/ecs/context.h"
+#include "server/ecs/placer.h"
 
 namespace berth::server::ecs {
 
@@ -17,6 +18,7 @@ class EcsService {
 
  private:
   EcsContext ctx_;
+  Placer placer_;
   api::JsonService json_;
 };
 

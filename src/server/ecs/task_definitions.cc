@@ -2,7 +2,8 @@
 // ListTaskDefinitions, ListTaskDefinitionFamilies.
 //
 // Stored as taskdefs/<family>!<revision> -> {"taskDefinition": {...}, "tags": [...]}, plus
-// families/<family> -> {"family", "latestRevision", "activeRevisions"} which serializes
+// families/<family> -> {"family", "latestRevision", "activeRevisions", "latestActiveRevision"},
+// which serializes
 // registrations of one family (revision numbers never repeat, even after deregistration).
 
 #include <boost/json/parse.hpp>
@@ -51,12 +52,10 @@ Result<TaskDefRef> parse_ref(const EcsContext& ctx, std::string_view ref) {
   return out;
 }
 
-// Loads the record a reference names; nullopt when there is none.
-Result<std::optional<Doc>> load_task_definition(EcsContext& ctx, const TaskDefRef& ref) {
-  if (ref.revision > 0)
-    return load_doc(ctx.store(), keys::task_definition(ref.family, ref.revision));
-  // Latest ACTIVE revision: scan the family (revisions sort in order).
-  store::RangeRequest req{keys::task_definition_family_prefix(ref.family), "", 0};
+// The newest ACTIVE revision of a family below `below` (exclusive), by scanning; 0 if none.
+// Only deregistering the latest active revision needs this.
+Result<int64_t> scan_latest_active(EcsContext& ctx, const std::string& family, int64_t below) {
+  store::RangeRequest req{keys::task_definition_family_prefix(family), "", 0};
   auto r = ctx.store().range(req);
   if (!r.ok()) return store_failure(r.error());
   for (auto it = r->kvs.rbegin(); it != r->kvs.rend(); ++it) {
@@ -64,11 +63,24 @@ Result<std::optional<Doc>> load_task_definition(EcsContext& ctx, const TaskDefRe
     json::value v = json::parse(it->value, ec);
     if (ec || !v.is_object()) continue;
     const auto& td = v.as_object().at("taskDefinition").as_object();
-    if (opt_string(td, "status") == "ACTIVE") {
-      return std::optional<Doc>(Doc{std::move(v.as_object()), it->mod_revision});
-    }
+    int64_t rev = opt_int(td, "revision").value_or(0);
+    if (rev < below && opt_string(td, "status") == "ACTIVE") return rev;
   }
-  return std::optional<Doc>();
+  return int64_t{0};
+}
+
+// Loads the record a reference names; nullopt when there is none. A bare family means its
+// latest ACTIVE revision, which the family record tracks so this stays two point reads however
+// many revisions the family has.
+Result<std::optional<Doc>> load_task_definition(EcsContext& ctx, const TaskDefRef& ref) {
+  int64_t revision = ref.revision;
+  if (revision == 0) {
+    BERTH_TRY(auto fam, load_doc(ctx.store(), keys::family(ref.family)));
+    if (!fam) return std::optional<Doc>();
+    revision = opt_int(fam->obj, "latestActiveRevision").value_or(0);
+    if (revision == 0) return std::optional<Doc>();
+  }
+  return load_doc(ctx.store(), keys::task_definition(ref.family, revision));
 }
 
 Result<json::value> register_task_definition(EcsContext& ctx, const json::object& in) {
@@ -83,6 +95,7 @@ Result<json::value> register_task_definition(EcsContext& ctx, const json::object
     int64_t revision = opt_int(f, "latestRevision").value_or(0) + 1;
     f["latestRevision"] = revision;
     f["activeRevisions"] = opt_int(f, "activeRevisions").value_or(0) + 1;
+    f["latestActiveRevision"] = revision;
 
     json::object td;
     td["taskDefinitionArn"] = ctx.task_definition_arn(family, revision);
@@ -110,13 +123,17 @@ Result<json::value> describe_task_definition(EcsContext& ctx, const json::object
   BERTH_TRY(TaskDefRef ref, parse_ref(ctx, opt_string(in, "taskDefinition").value_or("")));
   BERTH_TRY(auto doc, load_task_definition(ctx, ref));
   if (!doc) return client_error("Unable to describe task definition.");
-  json::object out{{"taskDefinition", doc->obj.at("taskDefinition")}};
   bool tags = false;
   if (auto* inc = opt_array(in, "include")) {
     for (const auto& v : *inc) tags |= v.as_string() == "TAGS";
   }
-  if (tags) out["tags"] = doc->obj.contains("tags") ? doc->obj.at("tags") : json::array();
-  return out;
+  // Reuse the parsed record as the response: no copy of the (possibly large) definition.
+  if (!tags) {
+    doc->obj.erase("tags");
+  } else if (!doc->obj.contains("tags")) {
+    doc->obj["tags"] = json::array();
+  }
+  return json::value(std::move(doc->obj));
 }
 
 Result<json::value> deregister_task_definition(EcsContext& ctx, const json::object& in) {
@@ -133,6 +150,10 @@ Result<json::value> deregister_task_definition(EcsContext& ctx, const json::obje
     if (!fam) return Error(model::Errc::server, "task definition family record missing");
     fam->obj["activeRevisions"] =
         std::max<int64_t>(0, opt_int(fam->obj, "activeRevisions").value_or(1) - 1);
+    if (opt_int(fam->obj, "latestActiveRevision").value_or(0) == ref.revision) {
+      BERTH_TRY(int64_t previous, scan_latest_active(ctx, ref.family, ref.revision));
+      fam->obj["latestActiveRevision"] = previous;
+    }
     td["status"] = "INACTIVE";
     td["deregisteredAt"] = ctx.now();
     store::Txn txn;
@@ -224,6 +245,17 @@ std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx,
   auto ref = parse_ref(ctx, arn);
   if (!ref.ok() || ref->revision == 0 || !arn.starts_with("arn:")) return std::nullopt;
   return keys::task_definition(ref->family, ref->revision);
+}
+
+}  // namespace berth::server::ecs
+
+namespace berth::server::ecs {
+
+Result<std::optional<json::object>> find_task_definition(EcsContext& ctx, std::string_view ref) {
+  BERTH_TRY(TaskDefRef r, parse_ref(ctx, ref));
+  BERTH_TRY(auto doc, load_task_definition(ctx, r));
+  if (!doc) return std::optional<json::object>();
+  return std::optional<json::object>(doc->obj.at("taskDefinition").as_object());
 }
 
 }  // namespace berth::server::ecs

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "server/ecs/ecs_service.h"
+#include "server/ecs/janitor.h"
 #include "server/ecs/task_definition_rules.h"
 
 namespace berth::server::ecs {
@@ -280,7 +281,11 @@ TEST_F(EcsTest, ContainerInstanceLifecycle) {
   EXPECT_EQ(err("UpdateContainerInstancesState",
                 R"({"cluster":"a","status":"REGISTERING","containerInstances":["x"]})"),
             "InvalidParameterException");
-  EXPECT_EQ(err("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x == y"})"),
+  EXPECT_TRUE(ok("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x == y"})")
+                  .at("containerInstanceArns").as_array().empty());
+  EXPECT_EQ(ok("ListContainerInstances", R"({"cluster":"a","filter":"agentConnected == true"})")
+                .at("containerInstanceArns").as_array().size(), 1u);
+  EXPECT_EQ(err("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x =="})"),
             "InvalidParameterException");
   EXPECT_EQ(
       err("RegisterContainerInstance",
@@ -348,6 +353,79 @@ TEST_F(EcsTest, AccountSettings) {
   EXPECT_TRUE(ok("ListAccountSettings", "{}").at("settings").as_array().empty());
   EXPECT_EQ(err("PutAccountSetting", R"({"name":"containerInsights","value":"maybe"})"),
             "InvalidParameterException");
+}
+
+TEST_F(EcsTest, RunTaskPlacesAndAccountsResources) {
+  ok("CreateCluster", R"({"clusterName":"a"})");
+  std::string arn = register_instance("a");  // 2048 CPU, 4096 MiB
+  ok("RegisterTaskDefinition", R"({"family":"big","containerDefinitions":[{"name":"a","image":"i","memory":1500,"cpu":512,
+      "portMappings":[{"containerPort":80,"hostPort":8080}]}]})");
+  auto run = ok("RunTask", R"({"cluster":"a","taskDefinition":"big","count":1,"startedBy":"me"})");
+  ASSERT_EQ(run.at("tasks").as_array().size(), 1u);
+  const auto& t = run.at("tasks").at(0).as_object();
+  EXPECT_EQ(t.at("lastStatus"), "PENDING");
+  EXPECT_EQ(t.at("desiredStatus"), "RUNNING");
+  EXPECT_EQ(t.at("containerInstanceArn").as_string(), arn);
+  EXPECT_EQ(t.at("group"), "family:big");
+  // The static host port is taken now: a second copy cannot go on the only instance.
+  auto second = ok("RunTask", R"({"cluster":"a","taskDefinition":"big"})");
+  EXPECT_TRUE(second.at("tasks").as_array().empty());
+  EXPECT_EQ(second.at("failures").at(0).at("reason"), "RESOURCE:PORTS");
+  auto d = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}");
+  const auto& rem = d.at("containerInstances").at(0).at("remainingResources").as_array();
+  EXPECT_EQ(rem.at(0).at("integerValue"), 2048 - 512);
+  EXPECT_EQ(rem.at(1).at("integerValue"), 4096 - 1500);
+  EXPECT_EQ(d.at("containerInstances").at(0).at("pendingTasksCount"), 1);
+  // Stopping the task (no agent took it yet) gives everything back.
+  std::string task_arn(t.at("taskArn").as_string());
+  auto stopped = ok("StopTask", R"({"cluster":"a","task":")" + task_arn + R"(","reason":"done"})");
+  EXPECT_EQ(stopped.at("task").at("lastStatus"), "STOPPED");
+  EXPECT_EQ(stopped.at("task").at("stopCode"), "UserInitiated");
+  d = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}");
+  EXPECT_EQ(d.at("containerInstances").at(0).at("remainingResources").at(1).at("integerValue"), 4096);
+  EXPECT_EQ(ok("RunTask", R"({"cluster":"a","taskDefinition":"big"})").at("tasks").as_array().size(), 1u);
+  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a"})").at("taskArns").as_array().size(), 1u);
+  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a","desiredStatus":"STOPPED"})").at("taskArns").as_array().size(), 1u);
+  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a","startedBy":"me","desiredStatus":"STOPPED"})").at("taskArns").as_array().size(), 1u);
+  EXPECT_EQ(ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task_arn + R"(","nope"]})").at("failures").at(0).at("reason"), "MISSING");
+  // A cluster with tasks cannot be deleted; bad input is refused.
+  EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"big","count":11})"), "InvalidParameterException");
+  EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"big","placementConstraints":[{"type":"memberOf","expression":"attribute:x =="}]})"),
+            "InvalidParameterException");
+  EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"nope"})"), "ClientException");
+  ok("CreateCluster", R"({"clusterName":"empty"})");
+  EXPECT_EQ(err("RunTask", R"({"cluster":"empty","taskDefinition":"big"})"), "InvalidParameterException");
+}
+
+TEST_F(EcsTest, StartTaskUsesTheNamedInstances) {
+  ok("CreateCluster", R"({"clusterName":"a"})");
+  std::string arn = register_instance("a");
+  ok("RegisterTaskDefinition", R"({"family":"small","containerDefinitions":[{"name":"a","image":"i","memory":1000}]})");
+  auto out = ok("StartTask", R"({"cluster":"a","taskDefinition":"small","containerInstances":[")" + arn + "\",\"" + arn +
+                                 "\",\"" + arn + "\",\"" + arn + "\",\"" + arn + R"(","ffff"]})");
+  EXPECT_EQ(out.at("tasks").as_array().size(), 4u);  // 4096 MiB fits four
+  ASSERT_EQ(out.at("failures").as_array().size(), 2u);
+  EXPECT_EQ(out.at("failures").at(0).at("reason"), "RESOURCE:MEMORY");
+  EXPECT_EQ(out.at("failures").at(1).at("reason"), "MISSING");
+}
+
+TEST_F(EcsTest, StoppedTasksArePrunedAfterAnHour) {
+  ok("CreateCluster", R"({"clusterName":"a"})");
+  register_instance("a");
+  ok("RegisterTaskDefinition", R"({"family":"small","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
+  auto run = ok("RunTask", R"({"cluster":"a","taskDefinition":"small","count":2})");
+  std::string stopped(run.at("tasks").at(0).at("taskArn").as_string());
+  std::string running(run.at("tasks").at(1).at("taskArn").as_string());
+  ok("StopTask", R"({"cluster":"a","task":")" + stopped + "\"}");
+  Janitor janitor(ecs_.context());
+  clock_.advance(std::chrono::minutes(59));
+  EXPECT_EQ(*janitor.sweep(), 0u);
+  EXPECT_EQ(ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + stopped + "\"]}").at("tasks").as_array().size(), 1u);
+  clock_.advance(std::chrono::minutes(2));
+  EXPECT_EQ(*janitor.sweep(), 1u);
+  auto d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + stopped + "\",\"" + running + "\"]}");
+  EXPECT_EQ(d.at("tasks").as_array().size(), 1u);
+  EXPECT_EQ(d.at("failures").at(0).at("reason"), "MISSING");
 }
 
 }  // namespace

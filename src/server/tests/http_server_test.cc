@@ -28,8 +28,9 @@ namespace {
 using namespace std::chrono_literals;
 
 // Echoes what it was given, so tests can see exactly what the server parsed. A few targets
-// change behaviour: /status/NNN answers NNN, /close asks for the connection to close, /slow
-// takes 300 ms, /throw throws.
+// change behaviour: /status/NNN answers NNN, /close asks for the connection to close, /throw
+// throws, and /slow takes at least 300 ms and does not finish before release_slow is set, so a
+// test can be sure the request is still in flight when it acts.
 class EchoHandler : public api::HttpHandler {
  public:
   api::HttpResponse handle(const api::HttpRequest& request) override {
@@ -38,6 +39,7 @@ class EchoHandler : public api::HttpHandler {
     if (request.target == "/slow") {
       slow_started = true;
       std::this_thread::sleep_for(300ms);
+      for (int i = 0; i < 10'000 && !release_slow; ++i) std::this_thread::sleep_for(1ms);
     }
     if (request.target == "/throw") throw std::runtime_error("boom");
     if (request.target.starts_with("/status/"))
@@ -52,6 +54,7 @@ class EchoHandler : public api::HttpHandler {
   }
   std::atomic<int> calls{0};
   std::atomic<bool> slow_started{false};
+  std::atomic<bool> release_slow{false};
 };
 
 struct Response {
@@ -61,12 +64,13 @@ struct Response {
 };
 
 // A blocking client connection with a receive timeout, so a server bug fails a test instead of
-// hanging it.
+// hanging it. Timing bounds in these tests are generous: CI machines are shared and a test
+// process can be descheduled for seconds.
 class Client {
  public:
   explicit Client(uint16_t port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{5, 0};
+    timeval tv{20, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -376,7 +380,7 @@ TEST(HttpServerTest, PartialHeaderTimesOutWith408) {
   auto r = c.request("GET / HTTP/1.1\r\nHost: t\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 408);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   EXPECT_TRUE(c.closed_by_peer());
 }
 
@@ -458,6 +462,7 @@ TEST(HttpServerTest, StopFinishesRequestsInFlightAndClosesIdleConnections) {
   busy.send(get("/slow"));
   while (!s.echo.slow_started) std::this_thread::sleep_for(1ms);
   s.server().stop();
+  s.echo.release_slow = true;
 
   auto r = busy.read_response();
   ASSERT_TRUE(r);
@@ -466,7 +471,7 @@ TEST(HttpServerTest, StopFinishesRequestsInFlightAndClosesIdleConnections) {
   EXPECT_TRUE(busy.closed_by_peer());
   EXPECT_TRUE(idle.closed_by_peer());
   EXPECT_TRUE(fresh.closed_by_peer());
-  EXPECT_TRUE(s.wait_stopped(2s));
+  EXPECT_TRUE(s.wait_stopped(20s));
   Client late(s.port);
   EXPECT_FALSE(late.connected());
 }
@@ -481,19 +486,18 @@ TEST(HttpServerTest, SigtermStopsRunWhenAsked) {
   // Once a request is answered run() has installed its signal handler.
   ASSERT_TRUE(c.request(get("/")));
   ::kill(::getpid(), SIGTERM);
-  EXPECT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(done.wait_for(20s), std::future_status::ready);
   EXPECT_TRUE(c.closed_by_peer());
 }
 
 TEST(HttpServerTest, StopGivesUpOnStalledRequestsAfterTheGrace) {
-  RunningServer s({.header_timeout = 10s, .shutdown_grace = 200ms});
+  // The grace, not the header timeout, must be what ends the stalled request.
+  RunningServer s({.header_timeout = 60s, .shutdown_grace = 200ms});
   Client stalled(s.port);
   stalled.send("GET / HTTP/1.1\r\n");  // half a request: neither idle nor finishing
   std::this_thread::sleep_for(50ms);
-  auto started = std::chrono::steady_clock::now();
   s.server().stop();
-  EXPECT_TRUE(s.wait_stopped(3s));
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_TRUE(s.wait_stopped(30s));
 }
 
 TEST(HttpServerTest, StopBeforeRunMakesRunReturn) {
@@ -502,7 +506,7 @@ TEST(HttpServerTest, StopBeforeRunMakesRunReturn) {
   ASSERT_TRUE(server.start().ok());
   server.stop();
   auto done = std::async(std::launch::async, [&] { server.run(false); });
-  EXPECT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(done.wait_for(20s), std::future_status::ready);
 }
 
 TEST(HttpServerTest, BadListenAddressesAreErrors) {
