@@ -517,7 +517,7 @@ asio::awaitable<void> Server::serve(Worker& w, tcp::socket socket) {
     api::HttpResponse response;
     try {
       response = handler_.handle(request);
-    } catch (const std::exception&) {
+    } catch (...) {
       // A handler bug must cost one request, not the connection's coroutine or the server.
       response = api::HttpResponse{};
       response.status = 500;
