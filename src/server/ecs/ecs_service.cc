@@ -1,5 +1,7 @@
 #include "server/ecs/ecs_service.h"
 
+#include "server/ecs/task_reports.h"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cctype>
@@ -18,6 +20,7 @@ EcsService::EcsService(store::Store& store, const Clock& clock, Random& rng, Ecs
   register_setting_actions(json_, ctx_);
   register_task_actions(json_, ctx_);
   register_run_task_actions(json_, ctx_, placer_);
+  register_task_report_actions(json_, ctx_);
 }
 
 std::string EcsContext::arn(std::string_view resource) const {

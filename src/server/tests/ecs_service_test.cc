@@ -428,5 +428,37 @@ TEST_F(EcsTest, StoppedTasksArePrunedAfterAnHour) {
   EXPECT_EQ(d.at("failures").at(0).at("reason"), "MISSING");
 }
 
+TEST_F(EcsTest, AgentReportsMoveTasksOn) {
+  ok("CreateCluster", R"({"clusterName":"a"})");
+  std::string arn = register_instance("a");
+  ok("RegisterTaskDefinition", R"({"family":"web","containerDefinitions":[{"name":"web","image":"i","memory":256,
+      "portMappings":[{"containerPort":80,"hostPort":0}]}]})");
+  auto run = ok("RunTask", R"({"cluster":"a","taskDefinition":"web"})");
+  std::string task(run.at("tasks").at(0).at("taskArn").as_string());
+  ok("SubmitTaskStateChange", R"({"cluster":"a","task":")" + task + R"(","status":"RUNNING","containers":[
+      {"containerName":"web","status":"RUNNING","runtimeId":"abc","networkBindings":[{"bindIP":"0.0.0.0","containerPort":80,"hostPort":32768,"protocol":"tcp"}]}]})");
+  auto d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task + "\"]}").at("tasks").at(0).as_object();
+  EXPECT_EQ(d.at("lastStatus"), "RUNNING");
+  EXPECT_EQ(d.at("containers").at(0).at("runtimeId"), "abc");
+  EXPECT_EQ(d.at("containers").at(0).at("networkBindings").at(0).at("hostPort"), 32768);
+  EXPECT_TRUE(d.contains("startedAt"));
+  auto ci = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}")
+                .at("containerInstances").at(0).as_object();
+  EXPECT_EQ(ci.at("runningTasksCount"), 1);
+  EXPECT_EQ(ci.at("pendingTasksCount"), 0);
+  // Status never goes back; an essential exit stops the task and frees its resources.
+  ok("SubmitTaskStateChange", R"({"cluster":"a","task":")" + task + R"(","status":"PENDING"})");
+  ok("SubmitTaskStateChange", R"({"cluster":"a","task":")" + task + R"(","status":"STOPPED","reason":"Essential container in task exited",
+      "containers":[{"containerName":"web","status":"STOPPED","exitCode":3}]})");
+  d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task + "\"]}").at("tasks").at(0).as_object();
+  EXPECT_EQ(d.at("lastStatus"), "STOPPED");
+  EXPECT_EQ(d.at("stopCode"), "EssentialContainerExited");
+  EXPECT_EQ(d.at("containers").at(0).at("exitCode"), 3);
+  ci = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}")
+           .at("containerInstances").at(0).as_object();
+  EXPECT_EQ(ci.at("runningTasksCount"), 0);
+  EXPECT_EQ(ci.at("remainingResources").at(1).at("integerValue"), 4096);
+}
+
 }  // namespace
 }  // namespace berth::server::ecs
