@@ -6,7 +6,11 @@
 #include <charconv>
 #include <csignal>
 #include <ctime>
+#include <deque>
 #include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -26,11 +30,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/websocket.hpp>
 
 namespace berth::server {
 namespace {
@@ -38,6 +47,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
@@ -193,6 +203,364 @@ class RequestParser final : public http::basic_parser<true> {
   bool expect_continue_ = false;
 };
 
+// ---- WebSockets ---------------------------------------------------------------------------------
+
+// Close reasons travel in a control frame, whose payload is capped at 125 bytes (RFC 6455 5.5):
+// two for the code, the rest for the reason.
+constexpr size_t kMaxCloseReason = 123;
+
+std::string clip_close_reason(std::string_view reason) {
+  if (reason.size() <= kMaxCloseReason) return std::string(reason);
+  size_t n = kMaxCloseReason;
+  // Never cut a UTF-8 sequence in half: the peer would fail the connection on invalid UTF-8.
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  return std::string(reason.substr(0, n));
+}
+
+bool has_token(std::string_view list, std::string_view token) {
+  return http::token_list{beast::string_view(list.data(), list.size())}.exists(
+      beast::string_view(token.data(), token.size()));
+}
+
+// The path part of a request target, for matching registered WebSocket paths.
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+bool is_upgrade_attempt(const api::HttpRequest& r) {
+  return has_token(r.header("upgrade"), "websocket");
+}
+
+api::HttpResponse plain_response(int status, std::string body) {
+  api::HttpResponse response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", "text/plain");
+  response.body = std::move(body);
+  return response;
+}
+
+// Mirrors the checks Beast's accept makes (RFC 6455 4.2.1), so that a request the acceptor sees is
+// one Beast will upgrade, and so a client gets a plain HTTP answer saying what was wrong.
+std::optional<api::HttpResponse> check_upgrade(const api::HttpRequest& r, int version) {
+  if (r.method != "GET" || version != 11) {
+    return plain_response(400, "WebSocket upgrade needs GET over HTTP/1.1");
+  }
+  if (!r.has_header("host")) return plain_response(400, "missing Host");
+  if (!has_token(r.header("connection"), "upgrade") || !is_upgrade_attempt(r)) {
+    return plain_response(400, "this path only serves WebSocket upgrades");
+  }
+  auto key = r.header("sec-websocket-key");
+  // A key is 16 random bytes in base64, always 24 characters; Beast refuses longer ones.
+  if (key.empty() || key.size() > 24) return plain_response(400, "bad Sec-WebSocket-Key");
+  if (r.header("sec-websocket-version") != "13") {
+    auto response = plain_response(426, "unsupported WebSocket version");
+    response.headers.emplace_back("Sec-WebSocket-Version", "13");
+    return response;
+  }
+  return std::nullopt;
+}
+
+// The transport under an upgraded connection: the TCP socket plus whatever the HTTP parser had
+// already read past the upgrade request. RFC 6455 4.1 has a client wait for the 101 before
+// sending frames, but one that pipelines them must not lose them.
+class UpgradedSocket {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using next_layer_type = tcp::socket;
+
+  UpgradedSocket(tcp::socket socket, beast::flat_buffer pending)
+      : socket_(std::move(socket)), pending_(std::move(pending)) {}
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+  tcp::socket& next_layer() noexcept { return socket_; }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(error_code, size_t)>(
+        [this](auto handler, const MutableBuffers& buffers) {
+          if (pending_.size() == 0) {
+            socket_.async_read_some(buffers, std::move(handler));
+            return;
+          }
+          size_t n = asio::buffer_copy(buffers, pending_.data());
+          pending_.consume(n);
+          // Never complete inline: Asio's contract is that the handler runs as if posted.
+          auto ex = asio::get_associated_executor(handler, socket_.get_executor());
+          asio::post(ex, beast::bind_front_handler(std::move(handler), error_code(), n));
+        },
+        token, buffers);
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return socket_.async_write_some(buffers, std::forward<Token>(token));
+  }
+
+ private:
+  tcp::socket socket_;
+  beast::flat_buffer pending_;
+};
+
+// Found by Beast through argument-dependent lookup when it closes the connection.
+template <class Handler>
+void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& handler) {
+  websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(handler));
+}
+[[maybe_unused]] void teardown(beast::role_type role, UpgradedSocket& s, error_code& ec) {
+  websocket::teardown(role, s.next_layer(), ec);
+}
+
+class WsConnection;
+
+// The api::WebSocket handed to the acceptor. It may outlive the connection (the session layer
+// keeps it in its own maps), so it refers to the connection weakly and turns into a no-op once
+// the connection has ended. Other threads never touch the Beast stream: they queue under mu_ and
+// post one flush to the connection's io_context.
+class WsHandle final : public api::WebSocket, public std::enable_shared_from_this<WsHandle> {
+ public:
+  WsHandle(asio::io_context& ioc, std::string remote) : ioc_(ioc), remote_(std::move(remote)) {}
+
+  void send(std::string text) override {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed || close_reason_) return;
+    outbox_.push_back(std::move(text));
+    schedule_locked();
+  }
+  void close(std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed || close_reason_) return;
+    close_reason_ = clip_close_reason(reason);
+    schedule_locked();
+  }
+  const std::string& remote() const override { return remote_; }
+
+  // Both on the connection's I/O thread. Messages sent before attach (from inside accept())
+  // were queued and go out right after the 101.
+  void attach(const std::shared_ptr<WsConnection>& connection);
+  void detach() {
+    std::lock_guard lock(mu_);
+    state_ = State::kClosed;
+    connection_.reset();
+    outbox_.clear();
+  }
+
+ private:
+  enum class State { kPending, kOpen, kClosed };
+
+  void schedule_locked() {
+    if (state_ != State::kOpen || flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(ioc_, [self = shared_from_this()] { self->flush(); });
+  }
+  void flush();
+
+  asio::io_context& ioc_;
+  const std::string remote_;
+  std::mutex mu_;
+  State state_ = State::kPending;
+  std::weak_ptr<WsConnection> connection_;
+  std::vector<std::string> outbox_;
+  std::optional<std::string> close_reason_;
+  bool close_flushed_ = false;
+  bool flush_posted_ = false;
+};
+
+// One upgraded connection, owned by a shared_ptr because Beast's completion handlers (writes,
+// pings, the close handshake) may run after the serving coroutine has moved on. Everything here
+// runs on its worker's thread.
+class WsConnection : public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(tcp::socket socket, beast::flat_buffer pending, const HttpServerOptions& options,
+               std::unique_ptr<api::WebSocketListener> listener, std::shared_ptr<WsHandle> handle)
+      : ws_(std::move(socket), std::move(pending)),
+        options_(options),
+        listener_(std::move(listener)),
+        handle_(std::move(handle)) {}
+
+  // Completes the handshake, serves messages until the connection ends, then calls on_close().
+  asio::awaitable<void> run(const api::HttpRequest& request);
+
+  void enqueue(std::string text) {
+    if (state_ == State::kClosed || close_started_) return;
+    queue_.push_back(std::move(text));
+  }
+  // Starts a clean close once the messages already queued are written.
+  void begin_close(websocket::close_code code, std::string_view reason) {
+    if (state_ == State::kHandshake) return abort();
+    if (state_ != State::kOpen) return;
+    state_ = State::kClosing;
+    close_reason_ = websocket::close_reason(code, beast::string_view(reason.data(), reason.size()));
+    pump();
+  }
+  // Drops the TCP connection; the read loop then ends and on_close() follows.
+  void abort() {
+    error_code ignored;
+    beast::get_lowest_layer(ws_).close(ignored);
+  }
+  // Called by the worker's periodic sweep: keepalive pings and the idle and write deadlines.
+  void on_sweep(Clock::time_point now);
+  // Writes the next queued message, or the close frame once the queue is empty.
+  void pump();
+
+ private:
+  enum class State { kHandshake, kOpen, kClosing, kClosed };
+
+  asio::awaitable<void> read_loop();
+  void finish();
+
+  websocket::stream<UpgradedSocket> ws_;
+  const HttpServerOptions& options_;
+  std::unique_ptr<api::WebSocketListener> listener_;
+  std::shared_ptr<WsHandle> handle_;
+  State state_ = State::kHandshake;
+  // A deque keeps the string being written in place while more are appended behind it.
+  std::deque<std::string> queue_;
+  websocket::close_reason close_reason_;
+  bool writing_ = false;
+  bool pinging_ = false;
+  bool close_started_ = false;
+  Clock::time_point last_frame_ = Clock::now();
+  Clock::time_point next_ping_ = Clock::time_point::max();
+  Clock::time_point write_deadline_ = Clock::time_point::max();
+};
+
+void WsHandle::attach(const std::shared_ptr<WsConnection>& connection) {
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != State::kPending) return;
+    state_ = State::kOpen;
+    connection_ = connection;
+  }
+  flush();
+}
+
+void WsHandle::flush() {
+  std::vector<std::string> batch;
+  std::optional<std::string> reason;
+  std::shared_ptr<WsConnection> connection;
+  {
+    std::lock_guard lock(mu_);
+    flush_posted_ = false;
+    batch.swap(outbox_);
+    if (close_reason_ && !close_flushed_) {
+      close_flushed_ = true;
+      reason = close_reason_;
+    }
+    connection = connection_.lock();
+  }
+  if (!connection) return;
+  for (auto& text : batch) connection->enqueue(std::move(text));
+  if (reason) connection->begin_close(websocket::close_code::normal, *reason);
+  connection->pump();
+}
+
+asio::awaitable<void> WsConnection::run(const api::HttpRequest& request) {
+  auto self = shared_from_this();
+  // Beast's own timer bounds the 101 write and the closing handshake; liveness while open is the
+  // sweep's job (pings and ws_idle_timeout), so Beast's idle timeout stays off.
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = options_.write_timeout;
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& response) { response.set(http::field::server, "berth"); }));
+  ws_.read_message_max(options_.ws_max_message_bytes);
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    last_frame_ = Clock::now();
+  });
+
+  http::request<http::empty_body> upgrade{http::verb::get, request.target, 11};
+  for (const auto& [name, value] : request.headers) upgrade.insert(name, value);
+  auto [ec] = co_await ws_.async_accept(upgrade, kUseTuple);
+  if (!ec && state_ == State::kHandshake) {
+    state_ = State::kOpen;
+    ws_.text(true);
+    last_frame_ = Clock::now();
+    next_ping_ = last_frame_ + options_.ws_ping_interval;
+    handle_->attach(self);
+    co_await read_loop();
+  }
+  finish();
+}
+
+asio::awaitable<void> WsConnection::read_loop() {
+  beast::flat_buffer message;
+  for (;;) {
+    // read_some rather than read: every chunk of a large message counts as a sign of life.
+    auto [ec, n] = co_await ws_.async_read_some(message, 0, kUseTuple);
+    if (ec) co_return;
+    last_frame_ = Clock::now();
+    if (!ws_.is_message_done()) continue;
+    if (!ws_.got_text()) {
+      // The session protocol is JSON text; binary means a confused peer (1003).
+      begin_close(websocket::close_code::unknown_data, "text messages only");
+    } else if (state_ == State::kOpen || state_ == State::kClosing) {
+      auto data = message.cdata();
+      try {
+        listener_->on_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      } catch (...) {
+        // A listener bug costs this connection (1011), not the worker thread.
+        begin_close(websocket::close_code::internal_error, "");
+      }
+    }
+    message.clear();
+    if (message.capacity() > kKeepBodyCapacity) message.shrink_to_fit();
+  }
+}
+
+void WsConnection::finish() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  handle_->detach();
+  abort();
+  try {
+    listener_->on_close();
+  } catch (...) {
+    // Nothing left to protect: the connection is gone either way.
+  }
+}
+
+void WsConnection::pump() {
+  if (state_ == State::kHandshake || state_ == State::kClosed || writing_) return;
+  if (!queue_.empty()) {
+    writing_ = true;
+    write_deadline_ = Clock::now() + options_.write_timeout;
+    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](error_code ec,
+                                                                              size_t) {
+      self->writing_ = false;
+      self->write_deadline_ = Clock::time_point::max();
+      self->queue_.pop_front();
+      if (ec) return self->abort();
+      self->pump();
+    });
+    return;
+  }
+  if (state_ == State::kClosing && !close_started_) {
+    close_started_ = true;
+    // Completes once the peer's close frame arrived (the read loop then ends) or Beast's
+    // handshake timeout dropped the connection.
+    ws_.async_close(close_reason_, [self = shared_from_this()](error_code ec) {
+      if (ec) self->abort();
+    });
+  }
+}
+
+void WsConnection::on_sweep(Clock::time_point now) {
+  if (state_ != State::kOpen && state_ != State::kClosing) return;
+  if (now >= write_deadline_ || now - last_frame_ >= options_.ws_idle_timeout) {
+    abort();
+    return;
+  }
+  if (state_ == State::kOpen && now >= next_ping_ && !pinging_) {
+    pinging_ = true;
+    next_ping_ = now + options_.ws_ping_interval;
+    ws_.async_ping({}, [self = shared_from_this()](error_code) { self->pinging_ = false; });
+  }
+}
+
+// ---- HTTP connections and workers ----------------------------------------------------------
+
 class Server;
 struct Worker;
 
@@ -215,6 +583,9 @@ struct Connection {
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
   bool idle = false;  // waiting for the first byte of the next request
+  // Set while the connection is an upgraded WebSocket: `socket` has then moved into it, and the
+  // sweep and stop() act through this instead.
+  WsConnection* ws = nullptr;
   Connection* prev = nullptr;
   Connection* next = nullptr;
 };
@@ -265,6 +636,9 @@ class Server {
   Result<std::string> start();
   void run(bool handle_signals);
   void stop();
+  void add_websocket(std::string path, api::WebSocketAcceptor& acceptor) {
+    websockets_[std::move(path)] = &acceptor;
+  }
 
   void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -273,6 +647,11 @@ class Server {
   asio::awaitable<void> sweep(Worker& w);
   asio::awaitable<void> serve(Worker& w, tcp::socket socket);
   asio::awaitable<void> fail(Connection& c, const error_code& ec);
+  api::WebSocketAcceptor* websocket_route(const api::HttpRequest& request) const;
+  asio::awaitable<void> serve_websocket(Connection& c, const api::HttpRequest& request,
+                                        beast::flat_buffer pending,
+                                        std::unique_ptr<api::WebSocketListener> listener,
+                                        std::shared_ptr<WsHandle> handle);
   asio::awaitable<void> reply_and_close(Connection& c, int status, std::string_view reason);
   void serialize(Worker& w, const api::HttpResponse& response, int version, bool keep_alive,
                  std::string& out);
@@ -280,6 +659,8 @@ class Server {
 
   HttpServerOptions options_;
   api::HttpHandler& handler_;
+  // Filled before start() and only read afterwards, so the I/O threads need no lock.
+  std::map<std::string, api::WebSocketAcceptor*, std::less<>> websockets_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::signal_set> signals_;
@@ -310,8 +691,13 @@ void Worker::begin_stop(std::chrono::milliseconds grace) {
   for (Connection* c = head; c; c = c->next) {
     error_code ignored;
     // An idle keep-alive connection has nothing in flight; its coroutine sees `stopping` and
-    // closes. Busy ones finish their request and then close.
-    if (c->idle) c->socket.cancel(ignored);
+    // closes. Busy ones finish their request and then close. WebSockets are told the server is
+    // going away (1001) and end when the peer answers the close.
+    if (c->ws) {
+      c->ws->begin_close(websocket::close_code::going_away, "server shutting down");
+    } else if (c->idle) {
+      c->socket.cancel(ignored);
+    }
   }
   if (count == 0) {
     finish();
@@ -322,7 +708,11 @@ void Worker::begin_stop(std::chrono::milliseconds grace) {
     if (ec) return;
     for (Connection* c = head; c; c = c->next) {
       error_code ignored;
-      c->socket.close(ignored);
+      if (c->ws) {
+        c->ws->abort();
+      } else {
+        c->socket.close(ignored);
+      }
     }
   });
 }
@@ -428,7 +818,8 @@ asio::awaitable<void> Server::sweep(Worker& w) {
   // write: arming a deadline is then a clock read, not a timer-queue insert and cancel per I/O.
   // A timeout fires up to a quarter of the shortest timeout late, which is fine for all of them.
   auto shortest = std::min({options_.header_timeout, options_.body_timeout, options_.idle_timeout,
-                            options_.write_timeout, kLingerTime});
+                            options_.write_timeout, kLingerTime, options_.ws_ping_interval,
+                            options_.ws_idle_timeout});
   auto period =
       std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
   while (!w.finished) {
@@ -437,7 +828,9 @@ asio::awaitable<void> Server::sweep(Worker& w) {
     if (w.finished) break;
     auto now = Clock::now();
     for (Connection* c = w.head; c; c = c->next) {
-      if (c->deadline <= now) {
+      if (c->ws) {
+        c->ws->on_sweep(now);
+      } else if (c->deadline <= now) {
         // Cancel rather than close: the coroutine may still owe the client a 408.
         c->timed_out = true;
         c->deadline = Clock::time_point::max();
@@ -515,14 +908,46 @@ asio::awaitable<void> Server::serve(Worker& w, tcp::socket socket) {
     c.disarm();
 
     api::HttpResponse response;
-    try {
-      response = handler_.handle(request);
-    } catch (...) {
-      // A handler bug must cost one request, not the connection's coroutine or the server.
-      response = api::HttpResponse{};
-      response.status = 500;
+    // Answers about WebSocket upgrades close the connection: the client may already consider
+    // itself upgraded, so carrying on with HTTP on the same stream is asking for confusion.
+    bool upgrade_answer = false;
+    if (api::WebSocketAcceptor* acceptor = websocket_route(request)) {
+      upgrade_answer = true;
+      if (auto refusal = check_upgrade(request, parser->version())) {
+        response = std::move(*refusal);
+      } else if (w.stopping) {
+        response = plain_response(503, "server shutting down");
+      } else {
+        auto handle = std::make_shared<WsHandle>(w.ioc, request.remote);
+        api::WebSocketAcceptor::Outcome outcome;
+        try {
+          outcome = acceptor->accept(request, handle);
+        } catch (...) {
+          outcome = plain_response(500, "");
+        }
+        auto* listener = std::get_if<std::unique_ptr<api::WebSocketListener>>(&outcome);
+        if (listener && *listener) {
+          co_await serve_websocket(c, request, std::move(buffer), std::move(*listener),
+                                   std::move(handle));
+          break;
+        }
+        handle->detach();
+        response = listener ? plain_response(500, "") : std::get<api::HttpResponse>(outcome);
+      }
+    } else if (is_upgrade_attempt(request)) {
+      upgrade_answer = true;
+      response = plain_response(404, "no WebSocket endpoint here");
+    } else {
+      try {
+        response = handler_.handle(request);
+      } catch (...) {
+        // A handler bug must cost one request, not the connection's coroutine or the server.
+        response = api::HttpResponse{};
+        response.status = 500;
+      }
     }
-    bool keep_alive = parser->keep_alive() && !stopping_.load(std::memory_order_relaxed);
+    bool keep_alive =
+        parser->keep_alive() && !upgrade_answer && !stopping_.load(std::memory_order_relaxed);
     for (const auto& [name, value] : response.headers) {
       if (ascii_iequals(name, "connection") && ascii_iequals(value, "close")) keep_alive = false;
     }
@@ -537,6 +962,24 @@ asio::awaitable<void> Server::serve(Worker& w, tcp::socket socket) {
   }
   c.socket.shutdown(tcp::socket::shutdown_both, ec);
   c.socket.close(ec);
+}
+
+api::WebSocketAcceptor* Server::websocket_route(const api::HttpRequest& request) const {
+  if (websockets_.empty()) return nullptr;
+  auto it = websockets_.find(target_path(request.target));
+  return it == websockets_.end() ? nullptr : it->second;
+}
+
+asio::awaitable<void> Server::serve_websocket(Connection& c, const api::HttpRequest& request,
+                                              beast::flat_buffer pending,
+                                              std::unique_ptr<api::WebSocketListener> listener,
+                                              std::shared_ptr<WsHandle> handle) {
+  auto connection = std::make_shared<WsConnection>(std::move(c.socket), std::move(pending),
+                                                   options_, std::move(listener),
+                                                   std::move(handle));
+  c.ws = connection.get();
+  co_await connection->run(request);
+  c.ws = nullptr;
 }
 
 // Answers a request that could not be read. Only called once some of the request has arrived.
@@ -624,6 +1067,10 @@ HttpServer::HttpServer(HttpServerOptions options, api::HttpHandler& handler)
 HttpServer::~HttpServer() = default;
 
 Result<std::string> HttpServer::start() { return impl_->server.start(); }
+
+void HttpServer::add_websocket(std::string path, api::WebSocketAcceptor& acceptor) {
+  impl_->server.add_websocket(std::move(path), acceptor);
+}
 
 void HttpServer::run(bool handle_signals) { impl_->server.run(handle_signals); }
 

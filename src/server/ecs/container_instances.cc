@@ -3,6 +3,7 @@
 // Stored as instances/<cluster>/<id> -> the ContainerInstance shape.
 
 #include <boost/json/parse.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <set>
@@ -155,6 +156,7 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
     BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
     std::optional<Doc> existing;
     std::string id;
+    std::optional<int64_t> ec2_index_revision;  // set when this call owns the index entry
     if (wanted_id) {
       id = *wanted_id;
       BERTH_TRY(existing, load_doc(ctx.store(), keys::instance(cluster, id)));
@@ -164,22 +166,18 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
       }
     } else {
       // An agent that lost its saved ARN re-registers the same EC2 instance: reuse its record.
-      store::RangeRequest req{keys::instance_prefix(cluster), "", 0};
-      auto r = ctx.store().range(req);
-      if (!r.ok()) return store_failure(r.error());
-      for (const auto& kv : r->kvs) {
-        boost::system::error_code ec;
-        json::value v = json::parse(kv.value, ec);
-        if (ec || !v.is_object()) continue;
-        const auto& o = v.as_object();
-        if (opt_string(o, "ec2InstanceId") == ident.instance_id &&
-            opt_string(o, "status") != "INACTIVE") {
-          id = kv.key.substr(keys::instance_prefix(cluster).size());
-          existing = Doc{std::move(v.as_object()), kv.mod_revision};
-          break;
+      // One point read through the ec2InstanceId index keeps registration cheap in big clusters.
+      BERTH_TRY(auto by_ec2, load_doc(ctx.store(), keys::ec2_instance(cluster, ident.instance_id)));
+      if (by_ec2) {
+        std::string known(opt_string(by_ec2->obj, "id").value_or(""));
+        BERTH_TRY(auto doc, load_doc(ctx.store(), keys::instance(cluster, known)));
+        if (doc && opt_string(doc->obj, "status") != "INACTIVE") {
+          id = known;
+          existing = std::move(doc);
         }
       }
       if (id.empty()) id = make_uuid(ctx.rng()).erase(8, 1).erase(12, 1).erase(16, 1).erase(20, 1);
+      ec2_index_revision = by_ec2 ? by_ec2->mod_revision : 0;
     }
 
     json::object ci = existing ? existing->obj : json::object{};
@@ -190,23 +188,37 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
       ci["versionInfo"] = *vi;
     else if (!ci.contains("versionInfo"))
       ci["versionInfo"] = json::object();
-    // Remaining = registered minus what placed tasks hold; keep the held amounts on
-    // re-registration.
+    // Remaining = registered minus what placed tasks hold. On re-registration the held amounts
+    // (CPU/MEMORY differences, and the ports in remaining that registration did not reserve)
+    // carry over, so tasks keep their reservations.
     json::array remaining = resources;
     if (existing && existing->obj.contains("remainingResources")) {
       const auto& old_reg = existing->obj.at("registeredResources").as_array();
       const auto& old_rem = existing->obj.at("remainingResources").as_array();
+      auto find = [](const json::array& list, const json::value& name) -> const json::object* {
+        for (const auto& r : list) {
+          if (r.as_object().at("name") == name) return &r.as_object();
+        }
+        return nullptr;
+      };
       for (auto& r : remaining) {
         auto& ro = r.as_object();
-        if (ro.at("type") != "INTEGER") continue;
-        int64_t used = 0;
-        for (size_t i = 0; i < old_reg.size() && i < old_rem.size(); ++i) {
-          if (old_reg[i].as_object().at("name") == ro.at("name")) {
-            used = opt_int(old_reg[i].as_object(), "integerValue").value_or(0) -
-                   opt_int(old_rem[i].as_object(), "integerValue").value_or(0);
+        const json::object* reg = find(old_reg, ro.at("name"));
+        const json::object* rem = find(old_rem, ro.at("name"));
+        if (reg == nullptr || rem == nullptr) continue;
+        if (ro.at("type") == "INTEGER") {
+          int64_t used = opt_int(*reg, "integerValue").value_or(0) - opt_int(*rem, "integerValue").value_or(0);
+          ro["integerValue"] = opt_int(ro, "integerValue").value_or(0) - used;
+        } else if (ro.at("type") == "STRINGSET") {
+          const json::array* held = opt_array(*rem, "stringSetValue");
+          const json::array* reserved = opt_array(*reg, "stringSetValue");
+          json::array& now = ro["stringSetValue"].as_array();
+          if (held == nullptr) continue;
+          for (const auto& p : *held) {
+            bool by_host = reserved && std::find(reserved->begin(), reserved->end(), p) != reserved->end();
+            if (!by_host && std::find(now.begin(), now.end(), p) == now.end()) now.push_back(p);
           }
         }
-        ro["integerValue"] = opt_int(ro, "integerValue").value_or(0) - used;
       }
     }
     ci["registeredResources"] = resources;
@@ -228,6 +240,11 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
     txn.compares.push_back({keys::cluster(cluster), cluster_doc.mod_revision});
     txn.ops.push_back(store::Op::put(keys::cluster(cluster), dump(cluster_doc.obj)));
     txn.ops.push_back(store::Op::put(keys::instance(cluster, id), dump(ci)));
+    if (ec2_index_revision) {
+      txn.compares.push_back({keys::ec2_instance(cluster, ident.instance_id), *ec2_index_revision});
+      txn.ops.push_back(store::Op::put(keys::ec2_instance(cluster, ident.instance_id),
+                                       dump(json::object{{"id", id}})));
+    }
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
     return json::object{{"containerInstance", std::move(ci)}};

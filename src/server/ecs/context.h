@@ -76,6 +76,9 @@ inline std::string instance(std::string_view cluster, std::string_view id) {
 inline std::string instance_prefix(std::string_view cluster) {
   return "instances/" + std::string(cluster) + "/";
 }
+inline std::string ec2_instance(std::string_view cluster, std::string_view ec2_id) {
+  return "ec2ids/" + std::string(cluster) + "/" + std::string(ec2_id);
+}
 // Written by the task and service issues; counted here for DescribeClusters and DeleteCluster.
 inline std::string task_prefix(std::string_view cluster) {
   return "tasks/" + std::string(cluster) + "/";

@@ -57,7 +57,10 @@ scheduler::InstanceView to_view(const std::string& id, const json::object& o) {
   if (const json::object* vi = opt_object(o, "versionInfo")) {
     v.agent_version = std::string(opt_string(*vi, "agentVersion").value_or(""));
   }
-  v.running_tasks_count = opt_int(o, "runningTasksCount").value_or(0);
+  // The query language's runningTasksCount counts every task the instance holds (pending and
+  // running), so it means the same for tasks placed earlier in the same plan as for older ones.
+  v.running_tasks_count =
+      opt_int(o, "runningTasksCount").value_or(0) + opt_int(o, "pendingTasksCount").value_or(0);
   return v;
 }
 
