@@ -15,6 +15,9 @@
 
 namespace berth::server::ecs {
 
+json::object render_instance(const json::object& stored, const InstanceUsage& usage, bool tags,
+                             bool health);
+
 Result<std::string> container_instance_id_from(const EcsContext& ctx, std::string_view cluster,
                                                std::string_view ref) {
   std::string_view id = ref;
@@ -130,7 +133,7 @@ Result<json::array> parse_resources(const json::array* total) {
   return out;
 }
 
-Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
+Result<json::value> register_instance(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   BERTH_TRY(Identity ident, parse_identity(ctx, in));
   BERTH_TRY(json::array resources, parse_resources(opt_array(in, "totalResources")));
@@ -188,45 +191,13 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
       ci["versionInfo"] = *vi;
     else if (!ci.contains("versionInfo"))
       ci["versionInfo"] = json::object();
-    // Remaining = registered minus what placed tasks hold. On re-registration the held amounts
-    // (CPU/MEMORY differences, and the ports in remaining that registration did not reserve)
-    // carry over, so tasks keep their reservations.
-    json::array remaining = resources;
-    if (existing && existing->obj.contains("remainingResources")) {
-      const auto& old_reg = existing->obj.at("registeredResources").as_array();
-      const auto& old_rem = existing->obj.at("remainingResources").as_array();
-      auto find = [](const json::array& list, const json::value& name) -> const json::object* {
-        for (const auto& r : list) {
-          if (r.as_object().at("name") == name) return &r.as_object();
-        }
-        return nullptr;
-      };
-      for (auto& r : remaining) {
-        auto& ro = r.as_object();
-        const json::object* reg = find(old_reg, ro.at("name"));
-        const json::object* rem = find(old_rem, ro.at("name"));
-        if (reg == nullptr || rem == nullptr) continue;
-        if (ro.at("type") == "INTEGER") {
-          int64_t used = opt_int(*reg, "integerValue").value_or(0) - opt_int(*rem, "integerValue").value_or(0);
-          ro["integerValue"] = opt_int(ro, "integerValue").value_or(0) - used;
-        } else if (ro.at("type") == "STRINGSET") {
-          const json::array* held = opt_array(*rem, "stringSetValue");
-          const json::array* reserved = opt_array(*reg, "stringSetValue");
-          json::array& now = ro["stringSetValue"].as_array();
-          if (held == nullptr) continue;
-          for (const auto& p : *held) {
-            bool by_host = reserved && std::find(reserved->begin(), reserved->end(), p) != reserved->end();
-            if (!by_host && std::find(now.begin(), now.end(), p) == now.end()) now.push_back(p);
-          }
-        }
-      }
-    }
     ci["registeredResources"] = resources;
-    ci["remainingResources"] = std::move(remaining);
+    // remainingResources and the task counts are derived from the tasks when rendered.
+    ci.erase("remainingResources");
+    ci.erase("runningTasksCount");
+    ci.erase("pendingTasksCount");
     ci["status"] = "ACTIVE";
     ci["agentConnected"] = true;
-    if (!ci.contains("runningTasksCount")) ci["runningTasksCount"] = 0;
-    if (!ci.contains("pendingTasksCount")) ci["pendingTasksCount"] = 0;
     json::array merged = ci.contains("attributes") ? ci.at("attributes").as_array() : json::array();
     BERTH_CHECK(merge_attributes(merged, attrs, /*limit_custom=*/false));
     ci["attributes"] = std::move(merged);
@@ -247,7 +218,7 @@ Result<json::value> register_instance(EcsContext& ctx, const json::object& in) {
     }
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
-    return json::object{{"containerInstance", std::move(ci)}};
+    return json::object{{"containerInstance", render_instance(ci, placer.usage(cluster, id), true, false)}};
   });
 }
 
@@ -269,7 +240,7 @@ Result<int64_t> active_tasks_on(const EcsContext& ctx, std::string_view cluster,
   return n;
 }
 
-Result<json::value> deregister_instance(EcsContext& ctx, const json::object& in) {
+Result<json::value> deregister_instance(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   BERTH_TRY(std::string id, container_instance_id_from(
                                 ctx, cluster, opt_string(in, "containerInstance").value_or("")));
@@ -297,13 +268,40 @@ Result<json::value> deregister_instance(EcsContext& ctx, const json::object& in)
     txn.ops.push_back(store::Op::put(keys::instance(cluster, id), dump(doc->obj)));
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
-    return json::object{{"containerInstance", doc->obj}};
+    return json::object{{"containerInstance", render_instance(doc->obj, placer.usage(cluster, id), true, false)}};
   });
 }
 
-json::object render_instance(const json::object& stored, bool tags, bool health) {
+}  // namespace
+
+// The ContainerInstance shape: the stored registration plus what its tasks hold (remaining
+// resources and task counts are derived, never stored, so they cannot drift from the tasks).
+json::object render_instance(const json::object& stored, const InstanceUsage& usage, bool tags,
+                             bool health) {
   json::object o = stored;
   if (!tags) o.erase("tags");
+  json::array remaining;
+  if (const json::array* reg = opt_array(stored, "registeredResources")) {
+    for (const auto& rv : *reg) {
+      json::object r = rv.as_object();
+      auto name = opt_string(r, "name").value_or("");
+      if (name == "CPU") r["integerValue"] = opt_int(r, "integerValue").value_or(0) - usage.cpu;
+      if (name == "MEMORY") r["integerValue"] = opt_int(r, "integerValue").value_or(0) - usage.memory;
+      if (name == "PORTS" || name == "PORTS_UDP") {
+        // In ECS, remaining PORTS lists the ports that are taken.
+        json::array& set = r["stringSetValue"].is_array() ? r["stringSetValue"].as_array()
+                                                          : r["stringSetValue"].emplace_array();
+        for (const auto& [port, _] : name == "PORTS" ? usage.tcp_ports : usage.udp_ports) {
+          json::value p = json::string(std::to_string(port));
+          if (std::find(set.begin(), set.end(), p) == set.end()) set.push_back(p);
+        }
+      }
+      remaining.push_back(std::move(r));
+    }
+  }
+  o["remainingResources"] = std::move(remaining);
+  o["runningTasksCount"] = usage.running;
+  o["pendingTasksCount"] = usage.pending;
   if (health) {
     bool ok = opt_bool(o, "agentConnected").value_or(false);
     o["healthStatus"] = json::object{{"overallStatus", ok ? "OK" : "INSUFFICIENT_DATA"},
@@ -312,7 +310,9 @@ json::object render_instance(const json::object& stored, bool tags, bool health)
   return o;
 }
 
-Result<json::value> describe_instances(EcsContext& ctx, const json::object& in) {
+namespace {
+
+Result<json::value> describe_instances(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
   (void)cluster_doc;
@@ -342,7 +342,7 @@ Result<json::value> describe_instances(EcsContext& ctx, const json::object& in) 
           {"reason", "MISSING"}});
       continue;
     }
-    found.push_back(render_instance(doc->obj, tags, health));
+    found.push_back(render_instance(doc->obj, placer.usage(cluster, *id), tags, health));
   }
   return json::object{{"containerInstances", std::move(found)}, {"failures", std::move(failures)}};
 }
@@ -383,7 +383,7 @@ Result<json::value> list_instances(EcsContext& ctx, Placer& placer, const json::
   return out;
 }
 
-Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
+Result<json::value> update_state(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   std::string status(opt_string(in, "status").value_or(""));
   if (status != "ACTIVE" && status != "DRAINING") {
@@ -418,7 +418,7 @@ Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
         txn.compares.push_back({keys::instance(cluster, *id), doc->mod_revision});
         txn.ops.push_back(store::Op::put(keys::instance(cluster, *id), dump(doc->obj)));
       }
-      updated.push_back(render_instance(doc->obj, false, false));
+      updated.push_back(render_instance(doc->obj, placer.usage(cluster, *id), false, false));
     }
     if (!txn.ops.empty()) {
       auto rev = ctx.store().commit(txn);
@@ -433,15 +433,15 @@ Result<json::value> update_state(EcsContext& ctx, const json::object& in) {
 
 void register_container_instance_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {
   s.add("RegisterContainerInstance",
-        [&ctx](auto&, const json::object& in) { return register_instance(ctx, in); });
+        [&ctx, &placer](auto&, const json::object& in) { return register_instance(ctx, placer, in); });
   s.add("DeregisterContainerInstance",
-        [&ctx](auto&, const json::object& in) { return deregister_instance(ctx, in); });
+        [&ctx, &placer](auto&, const json::object& in) { return deregister_instance(ctx, placer, in); });
   s.add("DescribeContainerInstances",
-        [&ctx](auto&, const json::object& in) { return describe_instances(ctx, in); });
+        [&ctx, &placer](auto&, const json::object& in) { return describe_instances(ctx, placer, in); });
   s.add("ListContainerInstances",
         [&ctx, &placer](auto&, const json::object& in) { return list_instances(ctx, placer, in); });
   s.add("UpdateContainerInstancesState",
-        [&ctx](auto&, const json::object& in) { return update_state(ctx, in); });
+        [&ctx, &placer](auto&, const json::object& in) { return update_state(ctx, placer, in); });
 }
 
 }  // namespace berth::server::ecs

@@ -2,6 +2,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "server/ecs/task_records.h"
+
 namespace berth::server::ecs {
 
 namespace {
@@ -32,7 +34,8 @@ scheduler::InstanceView to_view(const std::string& id, const json::object& o) {
   v.arn = std::string(opt_string(o, "containerInstanceArn").value_or(""));
   v.id = id;
   v.ec2_instance_id = std::string(opt_string(o, "ec2InstanceId").value_or(""));
-  if (const json::array* rem = opt_array(o, "remainingResources")) {
+  // Registered resources here; what tasks hold is subtracted in full_view().
+  if (const json::array* rem = opt_array(o, "registeredResources")) {
     for (const auto& rv : *rem) {
       const auto& r = rv.as_object();
       auto name = opt_string(r, "name").value_or("");
@@ -57,10 +60,6 @@ scheduler::InstanceView to_view(const std::string& id, const json::object& o) {
   if (const json::object* vi = opt_object(o, "versionInfo")) {
     v.agent_version = std::string(opt_string(*vi, "agentVersion").value_or(""));
   }
-  // The query language's runningTasksCount counts every task the instance holds (pending and
-  // running), so it means the same for tasks placed earlier in the same plan as for older ones.
-  v.running_tasks_count =
-      opt_int(o, "runningTasksCount").value_or(0) + opt_int(o, "pendingTasksCount").value_or(0);
   return v;
 }
 
@@ -116,18 +115,40 @@ void Placer::apply_one(const store::KeyValue& kv, bool deleted) {
   }
   // A task: take its old contribution away, then add the new one if it has not stopped.
   if (auto old = s.tasks.find(id); old != s.tasks.end()) {
-    auto& g = s.groups[old->second.first];
-    if (--g[old->second.second] <= 0) g.erase(old->second.second);
-    s.dirty.insert(old->second.first);
+    account(s, old->second, -1);
+    s.dirty.insert(old->second.instance_id);
     s.tasks.erase(old);
   }
   if (deleted || opt_string(doc, "lastStatus") == "STOPPED") return;
+  ClusterState::Task t;
   std::string arn(opt_string(doc, "containerInstanceArn").value_or(""));
-  std::string instance = arn.substr(arn.rfind('/') + 1);
-  std::string group(opt_string(doc, "group").value_or(""));
-  ++s.groups[instance][group];
-  s.dirty.insert(instance);
-  s.tasks[id] = {instance, group};
+  t.instance_id = arn.substr(arn.rfind('/') + 1);
+  t.group = std::string(opt_string(doc, "group").value_or(""));
+  TaskNeeds needs = needs_of_record(doc);
+  t.cpu = needs.cpu;
+  t.memory = needs.memory;
+  t.tcp = std::move(needs.tcp_ports);
+  t.udp = std::move(needs.udp_ports);
+  auto last = opt_string(doc, "lastStatus").value_or("PENDING");
+  t.pending = last == "PROVISIONING" || last == "PENDING" || last == "ACTIVATING";
+  account(s, t, +1);
+  s.dirty.insert(t.instance_id);
+  s.tasks[id] = std::move(t);
+}
+
+void Placer::account(ClusterState& s, const ClusterState::Task& t, int sign) {
+  auto& g = s.groups[t.instance_id];
+  if ((g[t.group] += sign) <= 0) g.erase(t.group);
+  InstanceUsage& u = s.usage[t.instance_id];
+  u.cpu += sign * t.cpu;
+  u.memory += sign * t.memory;
+  for (auto p : t.tcp) {
+    if ((u.tcp_ports[p] += sign) <= 0) u.tcp_ports.erase(p);
+  }
+  for (auto p : t.udp) {
+    if ((u.udp_ports[p] += sign) <= 0) u.udp_ports.erase(p);
+  }
+  (t.pending ? u.pending : u.running) += sign;
 }
 
 void Placer::apply(const std::vector<store::Event>& events, int64_t revision) {
@@ -153,7 +174,24 @@ scheduler::InstanceView Placer::full_view(const ClusterState& s, const std::stri
       for (int i = 0; i < n; ++i) v.task_groups.push_back(group);
     }
   }
+  if (auto u = s.usage.find(id); u != s.usage.end()) {
+    v.cpu_remaining -= u->second.cpu;
+    v.memory_remaining -= u->second.memory;
+    for (const auto& [p, _] : u->second.tcp_ports) v.tcp_ports_used.push_back(p);
+    for (const auto& [p, _] : u->second.udp_ports) v.udp_ports_used.push_back(p);
+    // The query language's runningTasksCount counts every task the instance holds (pending and
+    // running), so it means the same for tasks placed earlier in the same plan as for older ones.
+    v.running_tasks_count = u->second.pending + u->second.running;
+  }
   return v;
+}
+
+InstanceUsage Placer::usage(const std::string& cluster, const std::string& instance_id) {
+  wait_caught_up(store_.revision());
+  std::lock_guard lock(mu_);
+  ClusterState& s = state(cluster);
+  auto it = s.usage.find(instance_id);
+  return it == s.usage.end() ? InstanceUsage{} : it->second;
 }
 
 void Placer::sync_index(ClusterState& s) {

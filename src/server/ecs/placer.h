@@ -23,6 +23,17 @@
 
 namespace berth::server::ecs {
 
+/// What the non-stopped tasks on one instance hold: derived from the task records, never
+/// stored, so it cannot drift from them.
+struct InstanceUsage {
+  int64_t cpu = 0;
+  int64_t memory = 0;
+  std::map<uint16_t, int> tcp_ports;  // port -> tasks holding it (more than 1 only if forced)
+  std::map<uint16_t, int> udp_ports;
+  int64_t pending = 0;  // tasks not yet RUNNING
+  int64_t running = 0;
+};
+
 /// What a placement callback works with: the cluster's index and, per index slot, the container
 /// instance id and the store revision of its record.
 struct PlacementView {
@@ -45,13 +56,23 @@ class Placer {
   /// order, for read-only queries such as ListContainerInstances filters.
   std::vector<scheduler::InstanceView> instances(const std::string& cluster);
 
+  /// What the instance's tasks hold, as of every acknowledged commit.
+  InstanceUsage usage(const std::string& cluster, const std::string& instance_id);
+
  private:
   struct ClusterState {
     std::map<std::string, scheduler::InstanceView> instances;  // by id, task_groups empty
     std::map<std::string, int64_t> revisions;
-    // Non-stopped tasks: id -> {instance id, group}; and the groups on each instance.
-    std::unordered_map<std::string, std::pair<std::string, std::string>> tasks;
+    // Non-stopped tasks by id, and what they add up to on each instance.
+    struct Task {
+      std::string instance_id, group;
+      int64_t cpu = 0, memory = 0;
+      std::vector<uint16_t> tcp, udp;
+      bool pending = true;
+    };
+    std::unordered_map<std::string, Task> tasks;
     std::unordered_map<std::string, std::map<std::string, int>> groups;
+    std::unordered_map<std::string, InstanceUsage> usage;
     std::set<std::string> dirty;  // instance ids whose index slot is stale
 
     std::mutex placement_mu;  // serializes placements (and the index) in this cluster
@@ -66,6 +87,7 @@ class Placer {
   void wait_caught_up(int64_t revision);
   ClusterState& state(const std::string& cluster);  // requires mu_
   scheduler::InstanceView full_view(const ClusterState& s, const std::string& id) const;
+  static void account(ClusterState& s, const ClusterState::Task& t, int sign);
   void sync_index(ClusterState& s);  // requires mu_ and s.placement_mu
 
   store::Store& store_;

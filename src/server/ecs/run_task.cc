@@ -3,6 +3,7 @@
 // Placer, which serializes placements per cluster.
 
 #include <map>
+#include <set>
 
 #include "server/ecs/placer.h"
 #include "server/ecs/task_records.h"
@@ -85,34 +86,26 @@ Result<Launch> prepare(EcsContext& ctx, const json::object& in, int count) {
 }
 
 // Commits `slots` (one index slot per task) as new tasks; returns the RunTask/StartTask response.
+// Only task records are written: what an instance has left is derived from its tasks, so
+// placements never rewrite instance records. Each chosen instance's record must still be at the
+// revision the plan saw (a drain or attribute change in between turns into a retry).
 Result<json::value> commit_tasks(EcsContext& ctx, const Launch& l, PlacementView& view,
                                  const std::vector<size_t>& slots, json::array failures) {
-  std::map<size_t, Doc> instances;
   store::Txn txn;
   json::array tasks;
+  std::set<size_t> compared;
   for (size_t slot : slots) {
-    auto it = instances.find(slot);
-    if (it == instances.end()) {
-      BERTH_TRY(auto doc, load_doc(ctx.store(), keys::instance(l.cluster, view.ids[slot])));
-      // The plan was made on this revision; anything newer means another writer got there first.
-      if (!doc || doc->mod_revision != view.revisions[slot]) {
-        return Error(store::Errc::conflict, "instance changed during placement");
-      }
-      it = instances.emplace(slot, std::move(*doc)).first;
+    const scheduler::InstanceView& instance = view.index.instance(slot);
+    if (compared.insert(slot).second) {
+      txn.compares.push_back({keys::instance(l.cluster, view.ids[slot]), view.revisions[slot]});
     }
-    adjust_instance(it->second.obj, l.needs, +1, /*pending=*/true);
     std::string id = make_uuid(ctx.rng());
     std::erase(id, '-');
-    json::object task = new_task(ctx, l.cluster, id, l.task_definition, it->second.obj, l.needs, l.input);
+    json::object task = new_task(ctx, l.cluster, id, l.task_definition, instance, l.needs, l.input);
     std::string key = keys::task_prefix(l.cluster) + id;
     txn.compares.push_back({key, 0});
     txn.ops.push_back(store::Op::put(key, dump(task)));
     tasks.push_back(render_task(task, true));
-  }
-  for (auto& [slot, doc] : instances) {
-    std::string key = keys::instance(l.cluster, view.ids[slot]);
-    txn.compares.push_back({key, doc.mod_revision});
-    txn.ops.push_back(store::Op::put(key, dump(doc.obj)));
   }
   if (!txn.ops.empty()) {
     auto rev = ctx.store().commit(txn);

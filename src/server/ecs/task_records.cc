@@ -89,7 +89,7 @@ Result<TaskNeeds> task_needs(const json::object& td, const json::object* overrid
 }
 
 json::object new_task(const EcsContext& ctx, const std::string& cluster, const std::string& task_id,
-                      const json::object& td, const json::object& instance, const TaskNeeds& needs,
+                      const json::object& td, const scheduler::InstanceView& instance, const TaskNeeds& needs,
                       const json::object& request) {
   std::string task_arn = ctx.arn("task/" + cluster + "/" + task_id);
   std::string mode(opt_string(td, "networkMode").value_or("bridge"));
@@ -98,7 +98,7 @@ json::object new_task(const EcsContext& ctx, const std::string& cluster, const s
   t["taskArn"] = task_arn;
   t["clusterArn"] = ctx.cluster_arn(cluster);
   t["taskDefinitionArn"] = td.at("taskDefinitionArn");
-  t["containerInstanceArn"] = instance.at("containerInstanceArn");
+  t["containerInstanceArn"] = instance.arn;
   json::object ov = overrides ? *overrides : json::object{};
   if (!ov.contains("containerOverrides")) ov["containerOverrides"] = json::array();
   if (!ov.contains("inferenceAcceleratorOverrides")) ov["inferenceAcceleratorOverrides"] = json::array();
@@ -137,13 +137,8 @@ json::object new_task(const EcsContext& ctx, const std::string& cluster, const s
   t["connectivityAt"] = ctx.now();
   t["enableExecuteCommand"] = opt_bool(request, "enableExecuteCommand").value_or(false);
   t["attachments"] = json::array();
-  if (const json::array* attrs = opt_array(instance, "attributes")) {
-    for (const auto& a : *attrs) {
-      const auto& ao = a.as_object();
-      if (ao.at("name") == "ecs.availability-zone" && ao.contains("value")) {
-        t["availabilityZone"] = ao.at("value");
-      }
-    }
+  for (const auto& a : instance.attributes) {
+    if (a.name == "ecs.availability-zone" && a.value) t["availabilityZone"] = *a.value;
   }
   t["tags"] = request.contains("tags") ? request.at("tags") : json::array();
   json::object internal;
@@ -176,33 +171,6 @@ TaskNeeds needs_of_record(const json::object& task) {
   n.tcp_ports = ports_from(*internal, "tcp");
   n.udp_ports = ports_from(*internal, "udp");
   return n;
-}
-
-void adjust_instance(json::object& instance, const TaskNeeds& needs, int sign, bool pending) {
-  if (auto* rem = instance.if_contains("remainingResources"); rem && rem->is_array()) {
-    for (auto& rv : rem->as_array()) {
-      auto& r = rv.as_object();
-      auto name = opt_string(r, "name").value_or("");
-      if (name == "CPU") r["integerValue"] = opt_int(r, "integerValue").value_or(0) - sign * needs.cpu;
-      if (name == "MEMORY") r["integerValue"] = opt_int(r, "integerValue").value_or(0) - sign * needs.memory;
-      if (name == "PORTS" || name == "PORTS_UDP") {
-        const auto& ports = name == "PORTS" ? needs.tcp_ports : needs.udp_ports;
-        if (ports.empty()) continue;
-        // In ECS, remaining PORTS lists the ports that are taken.
-        json::array& set = r["stringSetValue"].is_array() ? r["stringSetValue"].as_array()
-                                                          : r["stringSetValue"].emplace_array();
-        for (auto p : ports) {
-          json::string s(std::to_string(p));
-          auto it = std::find(set.begin(), set.end(), json::value(s));
-          if (sign > 0 && it == set.end()) set.push_back(s);
-          if (sign < 0 && it != set.end()) set.erase(it);
-        }
-      }
-    }
-  }
-  const char* counter = pending ? "pendingTasksCount" : "runningTasksCount";
-  instance[counter] = std::max<int64_t>(0, opt_int(instance, counter).value_or(0) + sign);
-  instance["version"] = opt_int(instance, "version").value_or(0) + 1;
 }
 
 void mark_stopped(json::object& task, double now, const std::string& stop_code,

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/scheduler.h"
 #include "server/ecs/context.h"
 
 namespace berth::server::ecs {
@@ -26,15 +27,11 @@ Result<TaskNeeds> task_needs(const json::object& task_definition, const json::ob
 
 /// A new task record in its first state (PROVISIONING for awsvpc, else PENDING).
 json::object new_task(const EcsContext& ctx, const std::string& cluster, const std::string& task_id,
-                      const json::object& task_definition, const json::object& instance,
+                      const json::object& task_definition, const scheduler::InstanceView& instance,
                       const TaskNeeds& needs, const json::object& request);
 
 /// The Task shape for clients (internal members removed; tags only when asked).
 json::object render_task(const json::object& stored, bool include_tags);
-
-/// Reserves (sign = +1) or releases (sign = -1) `needs` on a container instance record:
-/// remainingResources CPU/MEMORY/PORTS/PORTS_UDP and running/pending counts.
-void adjust_instance(json::object& instance, const TaskNeeds& needs, int sign, bool pending);
 
 TaskNeeds needs_of_record(const json::object& task);
 

@@ -16,8 +16,6 @@ int status_rank(std::string_view s) {
   return -1;
 }
 
-bool pending_state(std::string_view s) { return status_rank(s) < status_rank("RUNNING"); }
-
 // Updates one container of the task from a ContainerStateChange-like object.
 void apply_container(json::object& task, const json::object& c) {
   auto name = opt_string(c, "containerName").value_or("");
@@ -66,9 +64,7 @@ Result<json::value> apply_task_report(EcsContext& ctx, const std::string& cluste
     txn.compares.push_back({key, doc->mod_revision});
     std::string after(opt_string(report, "status").value_or(before));
     if (status_rank(after) > status_rank(before)) {
-      std::string ikey = keys::instance(cluster, opt_string(t, "containerInstanceArn").value_or("").substr(
-                                                     ctx.container_instance_arn(cluster, "").size()));
-      BERTH_TRY(auto inst, load_doc(ctx.store(), ikey));
+      // Instance resources and counts follow from the task's status (derived, not stored).
       if (after == "STOPPED") {
         std::string code(opt_string(report, "stopCode").value_or(
             opt_string(t, "desiredStatus") == "STOPPED" ? opt_string(t, "stopCode").value_or("UserInitiated")
@@ -76,19 +72,9 @@ Result<json::value> apply_task_report(EcsContext& ctx, const std::string& cluste
         std::string reason(opt_string(report, "reason").value_or(opt_string(t, "stoppedReason").value_or("")));
         mark_stopped(t, ctx.now(), code, reason);
         if (auto* v = report.if_contains("executionStoppedAt"); v && v->is_number()) t["executionStoppedAt"] = *v;
-        if (inst) adjust_instance(inst->obj, needs_of_record(t), -1, pending_state(before));
       } else {
         t["lastStatus"] = after;
         if (after == "RUNNING" && !t.contains("startedAt")) t["startedAt"] = ctx.now();
-        if (pending_state(before) && !pending_state(after) && inst) {
-          // PENDING -> RUNNING moves the task between the instance's counters.
-          inst->obj["pendingTasksCount"] = std::max<int64_t>(0, opt_int(inst->obj, "pendingTasksCount").value_or(0) - 1);
-          inst->obj["runningTasksCount"] = opt_int(inst->obj, "runningTasksCount").value_or(0) + 1;
-        }
-      }
-      if (inst) {
-        txn.compares.push_back({ikey, inst->mod_revision});
-        txn.ops.push_back(store::Op::put(ikey, dump(inst->obj)));
       }
     }
     t["version"] = opt_int(t, "version").value_or(0) + 1;

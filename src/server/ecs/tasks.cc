@@ -120,16 +120,8 @@ Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
     const json::object* internal = opt_object(t, "_berth");
     bool acked = internal && opt_bool(*internal, "acked").value_or(false);
     if (!acked) {
-      // No agent has taken the task yet: stop it here and give its resources back at once.
-      std::string ikey = keys::instance(cluster, opt_string(t, "containerInstanceArn").value_or("").substr(
-                                                     ctx.container_instance_arn(cluster, "").size()));
-      BERTH_TRY(auto inst, load_doc(ctx.store(), ikey));
-      if (inst) {
-        bool pending = opt_string(t, "lastStatus") != "RUNNING";
-        adjust_instance(inst->obj, needs_of_record(t), -1, pending);
-        txn.compares.push_back({ikey, inst->mod_revision});
-        txn.ops.push_back(store::Op::put(ikey, dump(inst->obj)));
-      }
+      // No agent has taken the task yet: stop it here; its resources are free at once (they
+      // are derived from the task records).
       mark_stopped(t, ctx.now(), "UserInitiated", reason);
     } else {
       // The agent stops the containers and reports STOPPED (agent issue).

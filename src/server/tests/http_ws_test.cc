@@ -379,7 +379,8 @@ TEST(HttpWebSocketTest, SendFromOtherThreadsKeepsEachThreadsOrder) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) socket->send(std::to_string(t) + ":" + std::to_string(i));
+      for (int i = 0; i < kPerThread; ++i)
+        socket->send(std::to_string(t) + ":" + std::to_string(i));
     });
   }
   std::vector<int> next(kThreads, 0);

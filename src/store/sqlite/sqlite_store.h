@@ -18,7 +18,7 @@ namespace berth::store {
 
 /// The schema version this binary writes (SQLite's PRAGMA user_version after migrations). Opening
 /// a database with a newer version fails with Errc::corrupt rather than misreading it.
-inline constexpr int kSqliteSchemaVersion = 1;
+inline constexpr int kSqliteSchemaVersion = 2;
 
 struct SqliteOptions {
   // How long a commit waits for a lock held by another connection before failing with Errc::io.

@@ -77,6 +77,34 @@ TEST_F(SqliteStoreTest, ReopenPreservesContentsRevisionAndDeletes) {
   EXPECT_EQ(*r, 5);
 }
 
+TEST_F(SqliteStoreTest, MigratesAVersion1Database) {
+  // A database as schema version 1 wrote it: WITHOUT ROWID key-value table.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB NOT NULL,"
+        "  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), revision INTEGER NOT NULL);"
+        "INSERT INTO meta (id, revision) VALUES (0, 7);"
+        "INSERT INTO kv VALUES (CAST('b' AS BLOB), CAST('2' AS BLOB), 5, 7);"
+        "INSERT INTO kv VALUES (CAST('a' AS BLOB), CAST('1' AS BLOB), 3, 4);"
+        "PRAGMA user_version = 1;";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto s = open_or_fail(path_);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->revision(), 7);
+  auto all = s->range({})->kvs;
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].key, "a");
+  EXPECT_EQ(all[0].create_revision, 3);
+  EXPECT_EQ(all[1].value, "2");
+  ASSERT_TRUE(s->commit({{{"a", 4}}, {Op::put("a", "x")}}).ok());  // upsert on the new table
+  EXPECT_EQ((**s->get("a")).value, "x");
+}
+
 TEST_F(SqliteStoreTest, RecordsSchemaVersionAndUsesWal) {
   { ASSERT_TRUE(open_or_fail(path_)); }
   EXPECT_EQ(raw_query_int(path_, "PRAGMA user_version"), kSqliteSchemaVersion);
