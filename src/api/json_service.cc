@@ -13,6 +13,8 @@ namespace json = boost::json;
 
 JsonService::JsonService(const model::ServiceModel& model) : model_(model) {}
 
+std::string Reply::serialize() const { return is_raw_ ? raw_ : json::serialize(value_); }
+
 void JsonService::add(const std::string& action, JsonAction fn) {
   assert(model_.operation(action) != nullptr);
   actions_[action] = std::move(fn);
@@ -65,10 +67,10 @@ HttpResponse JsonService::handle(std::string_view action, const RequestContext& 
   if (auto st = model_.validate_input(action, input); !st.ok()) {
     return json_error_response(st.error(), ctx.request_id);
   }
-  Result<json::value> out = it->second(ctx, input.as_object());
+  Result<Reply> out = it->second(ctx, input.as_object());
   if (!out.ok()) return json_error_response(out.error(), ctx.request_id);
   HttpResponse r;
-  r.body = json::serialize(out.value());
+  r.body = out.value().serialize();
   r.headers.emplace_back("Content-Type", std::string(kAmzJson11));
   r.headers.emplace_back("x-amzn-RequestId", ctx.request_id);
   return r;

@@ -25,8 +25,29 @@ struct RequestContext {
   std::string_view action;
 };
 
+/// An action's successful reply: a JSON value, or JSON text already serialized — for replies
+/// assembled from stored documents without parsing and re-serializing them.
+class Reply {
+ public:
+  Reply(boost::json::value v) : value_(std::move(v)) {}    // NOLINT: implicit by design
+  Reply(boost::json::object o) : value_(std::move(o)) {}   // NOLINT
+  static Reply raw(std::string text) {
+    Reply r{boost::json::value()};
+    r.raw_ = std::move(text);
+    r.is_raw_ = true;
+    return r;
+  }
+  /// The reply's JSON text.
+  std::string serialize() const;
+
+ private:
+  boost::json::value value_;
+  std::string raw_;
+  bool is_raw_ = false;
+};
+
 using JsonAction =
-    std::function<Result<boost::json::value>(const RequestContext&, const boost::json::object&)>;
+    std::function<Result<Reply>(const RequestContext&, const boost::json::object&)>;
 
 class JsonService {
  public:

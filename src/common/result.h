@@ -33,6 +33,12 @@ class [[nodiscard]] Result {
            !std::is_same_v<std::decay_t<U>, Result> && std::is_constructible_v<T, U&&>)
       Result(U&& u)
       : v_(std::in_place_index<0>, std::forward<U>(u)) {}  // NOLINT
+  /// Converts a Result of a compatible value type (e.g. Result<json::value> -> Result<Reply>).
+  template <class U>
+  requires(!std::is_same_v<U, T> && std::is_constructible_v<T, U&&>)
+      Result(Result<U>&& other)  // NOLINT
+      : v_(other.ok() ? std::variant<T, Error>(std::in_place_index<0>, std::move(other).value())
+                      : std::variant<T, Error>(std::in_place_index<1>, std::move(other).error())) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

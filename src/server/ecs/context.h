@@ -68,6 +68,11 @@ inline std::string task_definition_family_prefix(std::string_view family) {
   return "taskdefs/" + std::string(family) + "!";
 }
 inline constexpr std::string_view kTaskDefinitions = "taskdefs/";
+// A task definition's tags live beside it, so the definition's stored text is exactly the
+// TaskDefinition shape and DescribeTaskDefinition can answer with it unparsed.
+inline std::string task_definition_tags(std::string_view family, int64_t revision) {
+  return "tdtags/" + task_definition(family, revision).substr(kTaskDefinitions.size());
+}
 inline std::string family(std::string_view family) { return "families/" + std::string(family); }
 inline constexpr std::string_view kFamilies = "families/";
 inline std::string instance(std::string_view cluster, std::string_view id) {

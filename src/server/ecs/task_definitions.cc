@@ -1,7 +1,8 @@
 // Task definitions: RegisterTaskDefinition, DescribeTaskDefinition, DeregisterTaskDefinition,
 // ListTaskDefinitions, ListTaskDefinitionFamilies.
 //
-// Stored as taskdefs/<family>!<revision> -> {"taskDefinition": {...}, "tags": [...]}, plus
+// Stored as taskdefs/<family>!<revision> -> the TaskDefinition shape, tdtags/<family>!<revision>
+// -> {"tags": [...]}, plus
 // families/<family> -> {"family", "latestRevision", "activeRevisions", "latestActiveRevision"},
 // which serializes
 // registrations of one family (revision numbers never repeat, even after deregistration).
@@ -62,7 +63,7 @@ Result<int64_t> scan_latest_active(EcsContext& ctx, const std::string& family, i
     boost::system::error_code ec;
     json::value v = json::parse(it->value, ec);
     if (ec || !v.is_object()) continue;
-    const auto& td = v.as_object().at("taskDefinition").as_object();
+    const auto& td = v.as_object();
     int64_t rev = opt_int(td, "revision").value_or(0);
     if (rev < below && opt_string(td, "status") == "ACTIVE") return rev;
   }
@@ -106,34 +107,42 @@ Result<json::value> register_task_definition(EcsContext& ctx, const json::object
     td["compatibilities"] = norm.compatibilities;
     td["registeredAt"] = ctx.now();
     td["registeredBy"] = ctx.principal_arn();
-    json::object record{{"taskDefinition", td}, {"tags", tags}};
 
     store::Txn txn;
     txn.compares.push_back({keys::family(family), fam ? fam->mod_revision : 0});
     txn.compares.push_back({keys::task_definition(family, revision), 0});
     txn.ops.push_back(store::Op::put(keys::family(family), dump(f)));
-    txn.ops.push_back(store::Op::put(keys::task_definition(family, revision), dump(record)));
+    txn.ops.push_back(store::Op::put(keys::task_definition(family, revision), dump(td)));
+    txn.ops.push_back(
+        store::Op::put(keys::task_definition_tags(family, revision), dump(json::object{{"tags", tags}})));
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
     return json::object{{"taskDefinition", std::move(td)}, {"tags", std::move(tags)}};
   });
 }
 
-Result<json::value> describe_task_definition(EcsContext& ctx, const json::object& in) {
+Result<api::Reply> describe_task_definition(EcsContext& ctx, const json::object& in) {
   BERTH_TRY(TaskDefRef ref, parse_ref(ctx, opt_string(in, "taskDefinition").value_or("")));
-  BERTH_TRY(auto doc, load_task_definition(ctx, ref));
-  if (!doc) return client_error("Unable to describe task definition.");
   bool tags = false;
   if (auto* inc = opt_array(in, "include")) {
     for (const auto& v : *inc) tags |= v.as_string() == "TAGS";
   }
-  // Reuse the parsed record as the response: no copy of the (possibly large) definition.
-  if (!tags) {
-    doc->obj.erase("tags");
-  } else if (!doc->obj.contains("tags")) {
-    doc->obj["tags"] = json::array();
+  int64_t revision = ref.revision;
+  if (revision == 0) {
+    BERTH_TRY(auto fam, load_doc(ctx.store(), keys::family(ref.family)));
+    revision = fam ? opt_int(fam->obj, "latestActiveRevision").value_or(0) : 0;
+    if (revision == 0) return client_error("Unable to describe task definition.");
   }
-  return json::value(std::move(doc->obj));
+  auto kv = ctx.store().get(keys::task_definition(ref.family, revision));
+  if (!kv.ok()) return store_failure(kv.error());
+  if (!kv->has_value()) return client_error("Unable to describe task definition.");
+  if (!tags) {
+    // The hot read: the stored text is the TaskDefinition, so wrap it without parsing it.
+    return api::Reply::raw("{\"taskDefinition\":" + (*kv)->value + "}");
+  }
+  BERTH_TRY(auto tag_doc, load_doc(ctx.store(), keys::task_definition_tags(ref.family, revision)));
+  std::string tag_text = tag_doc && tag_doc->obj.contains("tags") ? dump(tag_doc->obj.at("tags")) : "[]";
+  return api::Reply::raw("{\"taskDefinition\":" + (*kv)->value + ",\"tags\":" + tag_text + "}");
 }
 
 Result<json::value> deregister_task_definition(EcsContext& ctx, const json::object& in) {
@@ -144,7 +153,7 @@ Result<json::value> deregister_task_definition(EcsContext& ctx, const json::obje
   return with_retries([&]() -> Result<json::value> {
     BERTH_TRY(auto doc, load_doc(ctx.store(), keys::task_definition(ref.family, ref.revision)));
     if (!doc) return client_error("The specified task definition does not exist.");
-    auto& td = doc->obj["taskDefinition"].as_object();
+    auto& td = doc->obj;
     if (opt_string(td, "status") != "ACTIVE") return json::object{{"taskDefinition", td}};
     BERTH_TRY(auto fam, load_doc(ctx.store(), keys::family(ref.family)));
     if (!fam) return Error(model::Errc::server, "task definition family record missing");
@@ -159,8 +168,7 @@ Result<json::value> deregister_task_definition(EcsContext& ctx, const json::obje
     store::Txn txn;
     txn.compares.push_back({keys::task_definition(ref.family, ref.revision), doc->mod_revision});
     txn.compares.push_back({keys::family(ref.family), fam->mod_revision});
-    txn.ops.push_back(
-        store::Op::put(keys::task_definition(ref.family, ref.revision), dump(doc->obj)));
+    txn.ops.push_back(store::Op::put(keys::task_definition(ref.family, ref.revision), dump(td)));
     txn.ops.push_back(store::Op::put(keys::family(ref.family), dump(fam->obj)));
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
@@ -181,7 +189,7 @@ Result<json::value> list_task_definitions(EcsContext& ctx, const json::object& i
     boost::system::error_code ec;
     json::value v = json::parse(kv.value, ec);
     if (ec || !v.is_object()) return std::nullopt;
-    const auto& td = v.as_object().at("taskDefinition").as_object();
+    const auto& td = v.as_object();
     if (opt_string(td, "status") != status) return std::nullopt;
     return td.at("taskDefinitionArn");
   };
@@ -244,7 +252,7 @@ std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx,
                                                        std::string_view arn) {
   auto ref = parse_ref(ctx, arn);
   if (!ref.ok() || ref->revision == 0 || !arn.starts_with("arn:")) return std::nullopt;
-  return keys::task_definition(ref->family, ref->revision);
+  return keys::task_definition_tags(ref->family, ref->revision);
 }
 
 }  // namespace berth::server::ecs
@@ -255,7 +263,7 @@ Result<std::optional<json::object>> find_task_definition(EcsContext& ctx, std::s
   BERTH_TRY(TaskDefRef r, parse_ref(ctx, ref));
   BERTH_TRY(auto doc, load_task_definition(ctx, r));
   if (!doc) return std::optional<json::object>();
-  return std::optional<json::object>(doc->obj.at("taskDefinition").as_object());
+  return std::optional<json::object>(std::move(doc->obj));
 }
 
 }  // namespace berth::server::ecs
