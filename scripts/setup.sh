@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-botocore python3-boto3 python3-pytest awscli
   wrk
+  podman runc busybox-static skopeo docker-registry
 )
 
 missing=()
