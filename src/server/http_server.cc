@@ -223,9 +223,7 @@ bool has_token(std::string_view list, std::string_view token) {
 }
 
 // The path part of a request target, for matching registered WebSocket paths.
-std::string_view target_path(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
 
 bool is_upgrade_attempt(const api::HttpRequest& r) {
   return has_token(r.header("upgrade"), "websocket");
@@ -386,10 +384,15 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   }
   // Starts a clean close once the messages already queued are written.
   void begin_close(websocket::close_code code, std::string_view reason) {
-    if (state_ == State::kHandshake) return abort();
-    if (state_ != State::kOpen) return;
-    state_ = State::kClosing;
+    if (state_ != State::kHandshake && state_ != State::kOpen) return;
     close_reason_ = websocket::close_reason(code, beast::string_view(reason.data(), reason.size()));
+    // During the handshake the 101 may already be with the client, which then deserves a close
+    // frame rather than a dropped connection: close as soon as the handshake completes.
+    if (state_ == State::kHandshake) {
+      close_after_handshake_ = true;
+      return;
+    }
+    state_ = State::kClosing;
     pump();
   }
   // Drops the TCP connection; the read loop then ends and on_close() follows.
@@ -419,6 +422,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   bool writing_ = false;
   bool pinging_ = false;
   bool close_started_ = false;
+  bool close_after_handshake_ = false;
   Clock::time_point last_frame_ = Clock::now();
   Clock::time_point next_ping_ = Clock::time_point::max();
   Clock::time_point write_deadline_ = Clock::time_point::max();
@@ -466,9 +470,8 @@ asio::awaitable<void> WsConnection::run(const api::HttpRequest& request) {
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& response) { response.set(http::field::server, "berth"); }));
   ws_.read_message_max(options_.ws_max_message_bytes);
-  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-    last_frame_ = Clock::now();
-  });
+  ws_.control_callback(
+      [this](websocket::frame_type, beast::string_view) { last_frame_ = Clock::now(); });
 
   http::request<http::empty_body> upgrade{http::verb::get, request.target, 11};
   for (const auto& [name, value] : request.headers) upgrade.insert(name, value);
@@ -479,6 +482,10 @@ asio::awaitable<void> WsConnection::run(const api::HttpRequest& request) {
     last_frame_ = Clock::now();
     next_ping_ = last_frame_ + options_.ws_ping_interval;
     handle_->attach(self);
+    if (close_after_handshake_) {
+      state_ = State::kClosing;
+      pump();
+    }
     co_await read_loop();
   }
   finish();
@@ -526,14 +533,14 @@ void WsConnection::pump() {
   if (!queue_.empty()) {
     writing_ = true;
     write_deadline_ = Clock::now() + options_.write_timeout;
-    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](error_code ec,
-                                                                              size_t) {
-      self->writing_ = false;
-      self->write_deadline_ = Clock::time_point::max();
-      self->queue_.pop_front();
-      if (ec) return self->abort();
-      self->pump();
-    });
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = shared_from_this()](error_code ec, size_t) {
+                      self->writing_ = false;
+                      self->write_deadline_ = Clock::time_point::max();
+                      self->queue_.pop_front();
+                      if (ec) return self->abort();
+                      self->pump();
+                    });
     return;
   }
   if (state_ == State::kClosing && !close_started_) {
@@ -974,9 +981,8 @@ asio::awaitable<void> Server::serve_websocket(Connection& c, const api::HttpRequ
                                               beast::flat_buffer pending,
                                               std::unique_ptr<api::WebSocketListener> listener,
                                               std::shared_ptr<WsHandle> handle) {
-  auto connection = std::make_shared<WsConnection>(std::move(c.socket), std::move(pending),
-                                                   options_, std::move(listener),
-                                                   std::move(handle));
+  auto connection = std::make_shared<WsConnection>(
+      std::move(c.socket), std::move(pending), options_, std::move(listener), std::move(handle));
   c.ws = connection.get();
   co_await connection->run(request);
   c.ws = nullptr;
