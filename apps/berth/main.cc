@@ -3,20 +3,22 @@
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
-#include <mutex>
-#include <thread>
-#include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <random>
+#include <thread>
 
+#include "agent_main.h"
 #include "api/credentials.h"
 #include "api/frontend.h"
 #include "api/sigv4.h"
 #include "common/clock.h"
 #include "common/random.h"
+#include "server/ecs/agent_sessions.h"
 #include "server/ecs/ecs_service.h"
 #include "server/ecs/janitor.h"
 #include "server/http_server.h"
@@ -121,6 +123,9 @@ int run_server(const ServerFlags& f) {
   opts.header_timeout = std::chrono::milliseconds(f.header_timeout_ms);
   opts.body_timeout = std::chrono::milliseconds(f.body_timeout_ms);
   berth::server::HttpServer http(opts, frontend);
+  // The agents' push channel (task assignments, state reports, agentConnected).
+  berth::server::ecs::AgentSessions agent_sessions(ecs.context(), f.no_auth ? nullptr : &verifier);
+  http.add_websocket(std::string(berth::server::ecs::AgentSessions::kPath), agent_sessions);
   auto bound = http.start();
   if (!bound.ok()) {
     std::fprintf(stderr, "berth: cannot listen on %s: %s\n", f.listen.c_str(),
@@ -183,7 +188,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 24 * 3600));
 
+  std::function<int()> run_other;
+  berth::apps::add_agent_command(app, run_other);
+  berth::apps::add_dev_command(app, run_other);
+
   CLI11_PARSE(app, argc, argv);
   if (*server) return run_server(sf);
+  if (run_other) return run_other();
   return 2;
 }

@@ -1,0 +1,272 @@
+// `berth agent`: wires the DockerDriver, the task engine, the checkpoint and the session.
+
+#include "agent_main.h"
+
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <boost/json/serialize.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "agent/api_client.h"
+#include "agent/session.h"
+#include "agent/task_engine.h"
+#include "runtime/docker/docker_driver.h"
+
+namespace berth::apps {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+std::atomic<bool>& stop_requested() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { stop_requested() = true; };
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+namespace {
+
+// The profile's key from an AWS shared-credentials file ([profile] sections).
+Result<api::AccessKey> load_key(const std::string& path, const std::string& profile) {
+  std::ifstream in(path);
+  if (!in)
+    return Error(std::make_error_code(std::errc::no_such_file_or_directory), "cannot read " + path);
+  std::map<std::string, api::AccessKey> keys;
+  std::vector<std::string> order;
+  std::string line, section;
+  auto trim = [](std::string s) {
+    s.erase(0, s.find_first_not_of(" \t\r"));
+    s.erase(s.find_last_not_of(" \t\r") + 1);
+    return s;
+  };
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      if (!keys.contains(section)) order.push_back(section);
+      keys[section].profile = section;
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+    if (k == "aws_access_key_id") keys[section].access_key_id = v;
+    if (k == "aws_secret_access_key") keys[section].secret_access_key = v;
+  }
+  std::string want = profile.empty() && !order.empty() ? order.front() : profile;
+  auto it = keys.find(want);
+  if (it == keys.end() || it->second.access_key_id.empty()) {
+    return Error(std::make_error_code(std::errc::invalid_argument),
+                 "no profile " + want + " in " + path);
+  }
+  return it->second;
+}
+
+// A stable id per (machine, data dir): several agents on one machine are distinct instances,
+// and the same agent keeps its id across restarts.
+std::string default_instance_id(const std::string& data_dir) {
+  std::ifstream in("/etc/machine-id");
+  std::string mid;
+  std::getline(in, mid);
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (char c : mid + std::filesystem::absolute(data_dir).string()) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "i-%017llx",
+                static_cast<unsigned long long>(h & 0xFFFFFFFFFFFFFFFULL));
+  return buf;
+}
+
+json::object registration(const AgentFlags& f, runtime::Driver& driver) {
+  long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  struct sysinfo si {};
+  ::sysinfo(&si);
+  int64_t mem_mib =
+      static_cast<int64_t>(si.totalram) * si.mem_unit / (1024 * 1024) - f.reserved_memory_mib;
+  json::array ports;
+  std::stringstream ss(f.reserved_ports);
+  for (std::string p; std::getline(ss, p, ',');) {
+    if (!p.empty()) ports.emplace_back(p);
+  }
+  json::array resources{
+      json::object{{"name", "CPU"}, {"type", "INTEGER"}, {"integerValue", cores * 1024}},
+      json::object{
+          {"name", "MEMORY"}, {"type", "INTEGER"}, {"integerValue", std::max<int64_t>(0, mem_mib)}},
+      json::object{{"name", "PORTS"}, {"type", "STRINGSET"}, {"stringSetValue", ports}},
+      json::object{
+          {"name", "PORTS_UDP"}, {"type", "STRINGSET"}, {"stringSetValue", json::array{}}}};
+  struct utsname u {};
+  ::uname(&u);
+  std::string arch = u.machine;
+  if (arch == "aarch64") arch = "arm64";
+  json::array attrs;
+  auto add = [&](const std::string& k, const std::string& v = "") {
+    json::object a{{"name", k}};
+    if (!v.empty()) a["value"] = v;
+    attrs.push_back(std::move(a));
+  };
+  add("ecs.os-type", "linux");
+  add("ecs.cpu-architecture", arch);
+  if (!f.availability_zone.empty()) add("ecs.availability-zone", f.availability_zone);
+  if (!f.instance_type.empty()) add("ecs.instance-type", f.instance_type);
+  for (int v = 17; v <= 24; ++v)
+    add("com.amazonaws.ecs.capability.docker-remote-api.1." + std::to_string(v));
+  for (const char* c :
+       {"ecs.capability.container-health-check", "ecs.capability.container-ordering",
+        "com.amazonaws.ecs.capability.logging-driver.json-file",
+        "com.amazonaws.ecs.capability.logging-driver.none",
+        "com.amazonaws.ecs.capability.task-iam-role"}) {
+    add(c);
+  }
+  for (const auto& kv : f.attributes) {
+    auto eq = kv.find('=');
+    add(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+  }
+  std::string docker_version = "unknown";
+  if (auto v = driver.version(); v.ok()) docker_version = v->name + " " + v->version;
+  json::object identity{
+      {"instanceId", f.instance_id.empty() ? default_instance_id(f.data_dir) : f.instance_id},
+      {"availabilityZone", f.availability_zone},
+      {"instanceType", f.instance_type}};
+  return json::object{
+      {"totalResources", std::move(resources)},
+      {"attributes", std::move(attrs)},
+      {"versionInfo", json::object{{"agentVersion", "berth-agent 0.1.0"},
+                                   {"agentHash", "berth"},
+                                   {"dockerVersion", "DockerVersion: " + docker_version}}},
+      {"instanceIdentityDocument", json::serialize(identity)}};
+}
+
+}  // namespace
+
+int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
+              const std::function<void(const std::string&)>& on_registered) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(f.data_dir, ec);
+  auto endpoint = agent::Endpoint::parse(f.server);
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "berth agent: %s\n", endpoint.error().message.c_str());
+    return 2;
+  }
+  auto key = load_key(f.credentials, f.profile);
+  if (!key.ok()) {
+    std::fprintf(stderr, "berth agent: %s\n", key.error().message.c_str());
+    return 2;
+  }
+  constexpr std::string_view kUnix = "unix://";
+  if (!f.engine.starts_with(kUnix)) {
+    std::fprintf(stderr, "berth agent: --engine must be unix:///path.sock\n");
+    return 2;
+  }
+  runtime::DockerDriver driver(f.engine.substr(kUnix.size()));
+  // The engine may still be starting (berth dev starts Podman's service just before).
+  for (int i = 0; !driver.ping().ok(); ++i) {
+    if (stop || i == 100) {
+      std::fprintf(stderr, "berth agent: engine %s does not answer\n", f.engine.c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+
+  SystemClock clock;
+  agent::ApiClient api(*endpoint, *key, f.region, clock);
+  agent::SessionConfig sc;
+  sc.cluster = f.cluster;
+  sc.registration = registration(f, driver);
+  agent::Session session(api, sc);
+
+  agent::TaskConfig tc;
+  tc.cluster = f.cluster;
+  tc.safety.allow_privileged = f.allow_privileged;
+  tc.safety.allowed_host_paths = f.allowed_host_paths;
+  agent::Checkpoint checkpoint((fs::path(f.data_dir) / "agent-checkpoint.json").string());
+  agent::TaskEngine engine(driver, checkpoint, tc,
+                           [&session](const json::object& r) { session.submit(r); });
+  session.set_engine(&engine);
+  if (auto st = engine.restore(); !st.ok()) {
+    std::fprintf(stderr, "berth agent: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  engine.watch_events();
+
+  std::string arn = engine.saved_instance_arn();
+  auto backoff = 100ms;
+  while (true) {
+    auto r = session.register_instance(arn);
+    if (r.ok()) {
+      arn = *r;
+      break;
+    }
+    std::fprintf(stderr, "berth agent: register: %s\n", r.error().message.c_str());
+    if (!agent::retriable(r.error())) return 1;
+    for (auto until = std::chrono::steady_clock::now() + backoff;
+         std::chrono::steady_clock::now() < until;) {
+      if (stop) return 0;
+      std::this_thread::sleep_for(50ms);
+    }
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+  }
+  if (auto st = engine.set_instance_arn(arn); !st.ok()) {
+    std::fprintf(stderr, "berth agent: checkpoint: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  on_registered(arn);
+  session.run(stop, arn);
+  return 0;
+}
+
+void add_agent_command(CLI::App& app, std::function<int()>& run) {
+  static AgentFlags f;
+  auto* cmd = app.add_subcommand("agent", "Run the agent: registers this host and runs its tasks");
+  cmd->add_option("--server", f.server, "Server endpoint, http://HOST:PORT")->required();
+  cmd->add_option("--cluster", f.cluster, "Cluster to join")->capture_default_str();
+  cmd->add_option("--credentials", f.credentials, "AWS shared-credentials file")->required();
+  cmd->add_option("--profile", f.profile, "Profile in the credentials file (default: the first)");
+  cmd->add_option("--region", f.region, "Region for signatures")->capture_default_str();
+  cmd->add_option("--data-dir", f.data_dir, "Directory for the checkpoint")->capture_default_str();
+  cmd->add_option("--engine", f.engine, "Docker Engine API socket, unix:///path.sock")
+      ->capture_default_str();
+  cmd->add_option("--reserved-memory", f.reserved_memory_mib, "MiB kept for the host")
+      ->capture_default_str();
+  cmd->add_option("--reserved-ports", f.reserved_ports, "Host ports tasks may not use")
+      ->capture_default_str();
+  cmd->add_option("--availability-zone", f.availability_zone, "ecs.availability-zone attribute");
+  cmd->add_option("--instance-type", f.instance_type, "ecs.instance-type attribute")
+      ->capture_default_str();
+  cmd->add_option("--attribute", f.attributes, "Custom attribute k=v (repeatable)");
+  cmd->add_option("--instance-id", f.instance_id,
+                  "Instance id (default: derived from machine-id and data dir)");
+  cmd->add_flag("--allow-privileged", f.allow_privileged,
+                "Allow privileged containers, host PID/IPC, added capabilities and devices");
+  cmd->add_option("--allowed-host-path", f.allowed_host_paths,
+                  "Root under which host volumes may be (repeatable)");
+  cmd->callback([&run] {
+    run = [] {
+      install_stop_handlers();
+      return run_agent(f, stop_requested(), [](const std::string& arn) {
+        std::printf("berth agent registered %s\n", arn.c_str());
+        std::fflush(stdout);
+      });
+    };
+  });
+}
+
+}  // namespace berth::apps
