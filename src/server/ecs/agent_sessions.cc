@@ -46,7 +46,9 @@ AgentSessions::AgentSessions(EcsContext& ctx, const api::SigV4Verifier* verifier
       boost::system::error_code ec;
       json::value v = json::parse(e.kv.value, ec);
       if (ec || !v.is_object()) continue;
-      touched.insert({cluster, instance_id_of_arn(opt_string(v.as_object(), "containerInstanceArn").value_or(""))});
+      touched.insert(
+          {cluster,
+           instance_id_of_arn(opt_string(v.as_object(), "containerInstanceArn").value_or(""))});
     }
     for (const auto& key : touched) {
       bool has;
@@ -115,9 +117,9 @@ api::WebSocketAcceptor::Outcome AgentSessions::accept(const api::HttpRequest& up
   auto doc = load_doc(ctx_.store(), keys::instance(*cluster, *id));
   if (!doc.ok()) return refuse(500, doc.error());
   if (!*doc || opt_string((*doc)->obj, "status") == "INACTIVE") {
-    return refuse(400, client_error("Container instance " + *id +
-                                    " is not registered (or was deregistered) in cluster " +
-                                    *cluster + "."));
+    return refuse(
+        400, client_error("Container instance " + *id +
+                          " is not registered (or was deregistered) in cluster " + *cluster + "."));
   }
   auto s = std::make_shared<Session>();
   s->cluster = *cluster;
@@ -157,7 +159,8 @@ void AgentSessions::on_message(const std::shared_ptr<Session>& s, std::string_vi
     post([this, s, ids = std::move(ids)] { (void)mark_acked(ctx_, s->cluster, ids); });
   } else if (type == "task_state") {
     post([this, s, msg = std::move(msg)] {
-      json::object ack{{"type", "state_ack"}, {"seq", msg.contains("seq") ? msg.at("seq") : json::value(0)}};
+      json::object ack{{"type", "state_ack"},
+                       {"seq", msg.contains("seq") ? msg.at("seq") : json::value(0)}};
       const json::object* report = opt_object(msg, "report");
       if (report == nullptr) {
         ack["ok"] = false;
@@ -195,11 +198,8 @@ Status AgentSessions::set_connected(const Key& key, bool connected) {
     }
     doc->obj["agentConnected"] = connected;
     doc->obj["version"] = opt_int(doc->obj, "version").value_or(0) + 1;
-    store::Txn txn;
-    txn.compares.push_back({keys::instance(key.first, key.second), doc->mod_revision});
-    txn.ops.push_back(store::Op::put(keys::instance(key.first, key.second), dump(doc->obj)));
-    auto rev = ctx_.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(replace_doc(ctx_.store(), keys::instance(key.first, key.second), doc->obj,
+                            doc->mod_revision));
     return json::value();
   });
   if (!r.ok()) return r.error();
@@ -223,7 +223,8 @@ void AgentSessions::push(const Key& key) {
     json::value v = json::parse(kv.value, ec);
     if (ec || !v.is_object()) continue;
     json::object& t = v.as_object();
-    if (opt_string(t, "containerInstanceArn") != arn || opt_string(t, "lastStatus") == "STOPPED") continue;
+    if (opt_string(t, "containerInstanceArn") != arn || opt_string(t, "lastStatus") == "STOPPED")
+      continue;
     std::string td_arn(opt_string(t, "taskDefinitionArn").value_or(""));
     json::object td;
     {

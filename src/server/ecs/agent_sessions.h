@@ -55,7 +55,7 @@ class AgentSessions final : public api::WebSocketAcceptor {
   void worker();
   void on_message(const std::shared_ptr<Session>& s, std::string_view text);
   void on_close(const std::shared_ptr<Session>& s);
-  void push(const Key& key);  // worker thread
+  void push(const Key& key);                             // worker thread
   Status set_connected(const Key& key, bool connected);  // worker thread
 
   EcsContext& ctx_;

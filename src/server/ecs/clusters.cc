@@ -187,11 +187,8 @@ Result<json::value> create_cluster(EcsContext& ctx, const json::object& in) {
                           "serviceConnectDefaults"}) {
       if (auto* v = in.if_contains(k); v && !v->is_null()) c[k] = *v;
     }
-    store::Txn txn;
-    txn.compares.push_back({keys::cluster(name), existing ? existing->mod_revision : 0});
-    txn.ops.push_back(store::Op::put(keys::cluster(name), dump(c)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(
+        replace_doc(ctx.store(), keys::cluster(name), c, existing ? existing->mod_revision : 0));
     BERTH_TRY(json::object view, render(ctx, c, kCreateView));
     return json::object{{"cluster", std::move(view)}};
   });
@@ -216,11 +213,7 @@ Result<json::value> delete_cluster(EcsContext& ctx, const json::object& in) {
                    "The Cluster cannot be deleted while Tasks are active.");
     }
     doc.obj["status"] = "INACTIVE";
-    store::Txn txn;
-    txn.compares.push_back({keys::cluster(name), doc.mod_revision});
-    txn.ops.push_back(store::Op::put(keys::cluster(name), dump(doc.obj)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(replace_doc(ctx.store(), keys::cluster(name), doc.obj, doc.mod_revision));
     BERTH_TRY(json::object view, render(ctx, doc.obj, kCreateView));
     return json::object{{"cluster", std::move(view)}};
   });
@@ -283,11 +276,7 @@ Result<json::value> update_cluster(EcsContext& ctx, const json::object& in, bool
         if (auto* v = in.if_contains(k); v && !v->is_null()) doc.obj[k] = *v;
       }
     }
-    store::Txn txn;
-    txn.compares.push_back({keys::cluster(name), doc.mod_revision});
-    txn.ops.push_back(store::Op::put(keys::cluster(name), dump(doc.obj)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(replace_doc(ctx.store(), keys::cluster(name), doc.obj, doc.mod_revision));
     BERTH_TRY(json::object view, render(ctx, doc.obj, kCreateView));
     return json::object{{"cluster", std::move(view)}};
   });

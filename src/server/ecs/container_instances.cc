@@ -2,8 +2,8 @@
 // DescribeContainerInstances, ListContainerInstances, UpdateContainerInstancesState.
 // Stored as instances/<cluster>/<id> -> the ContainerInstance shape.
 
-#include <boost/json/parse.hpp>
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <cctype>
 #include <cstdio>
 #include <set>
@@ -218,7 +218,8 @@ Result<json::value> register_instance(EcsContext& ctx, Placer& placer, const jso
     }
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
-    return json::object{{"containerInstance", render_instance(ci, placer.usage(cluster, id), true, false)}};
+    return json::object{
+        {"containerInstance", render_instance(ci, placer.usage(cluster, id), true, false)}};
   });
 }
 
@@ -263,12 +264,9 @@ Result<json::value> deregister_instance(EcsContext& ctx, Placer& placer, const j
     doc->obj["status"] = "INACTIVE";
     doc->obj["agentConnected"] = false;
     doc->obj["version"] = opt_int(doc->obj, "version").value_or(0) + 1;
-    store::Txn txn;
-    txn.compares.push_back({keys::instance(cluster, id), doc->mod_revision});
-    txn.ops.push_back(store::Op::put(keys::instance(cluster, id), dump(doc->obj)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
-    return json::object{{"containerInstance", render_instance(doc->obj, placer.usage(cluster, id), true, false)}};
+    BERTH_CHECK(replace_doc(ctx.store(), keys::instance(cluster, id), doc->obj, doc->mod_revision));
+    return json::object{
+        {"containerInstance", render_instance(doc->obj, placer.usage(cluster, id), true, false)}};
   });
 }
 
@@ -286,7 +284,8 @@ json::object render_instance(const json::object& stored, const InstanceUsage& us
       json::object r = rv.as_object();
       auto name = opt_string(r, "name").value_or("");
       if (name == "CPU") r["integerValue"] = opt_int(r, "integerValue").value_or(0) - usage.cpu;
-      if (name == "MEMORY") r["integerValue"] = opt_int(r, "integerValue").value_or(0) - usage.memory;
+      if (name == "MEMORY")
+        r["integerValue"] = opt_int(r, "integerValue").value_or(0) - usage.memory;
       if (name == "PORTS" || name == "PORTS_UDP") {
         // In ECS, remaining PORTS lists the ports that are taken.
         json::array& set = r["stringSetValue"].is_array() ? r["stringSetValue"].as_array()
@@ -367,17 +366,18 @@ Result<json::value> list_instances(EcsContext& ctx, Placer& placer, const json::
   std::optional<std::string> status;
   if (auto s = opt_string(in, "status")) status = std::string(*s);
   std::string prefix = keys::instance_prefix(cluster);
-  BERTH_TRY(Page page, page_scan(ctx.store(), prefix, in, max,
-                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
-                                   if (matching && !matching->contains(kv.key.substr(prefix.size())))
-                                     return std::nullopt;
-                                   boost::system::error_code ec;
-                                   json::value v = json::parse(kv.value, ec);
-                                   if (ec || !v.is_object()) return std::nullopt;
-                                   auto st = opt_string(v.as_object(), "status").value_or("");
-                                   if (status ? st != *status : st == "INACTIVE") return std::nullopt;
-                                   return v.as_object().at("containerInstanceArn");
-                                 }));
+  BERTH_TRY(Page page,
+            page_scan(ctx.store(), prefix, in, max,
+                      [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                        if (matching && !matching->contains(kv.key.substr(prefix.size())))
+                          return std::nullopt;
+                        boost::system::error_code ec;
+                        json::value v = json::parse(kv.value, ec);
+                        if (ec || !v.is_object()) return std::nullopt;
+                        auto st = opt_string(v.as_object(), "status").value_or("");
+                        if (status ? st != *status : st == "INACTIVE") return std::nullopt;
+                        return v.as_object().at("containerInstanceArn");
+                      }));
   json::object out{{"containerInstanceArns", std::move(page.items)}};
   put_next_token(out, page);
   return out;
@@ -432,12 +432,15 @@ Result<json::value> update_state(EcsContext& ctx, Placer& placer, const json::ob
 }  // namespace
 
 void register_container_instance_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {
-  s.add("RegisterContainerInstance",
-        [&ctx, &placer](auto&, const json::object& in) { return register_instance(ctx, placer, in); });
-  s.add("DeregisterContainerInstance",
-        [&ctx, &placer](auto&, const json::object& in) { return deregister_instance(ctx, placer, in); });
-  s.add("DescribeContainerInstances",
-        [&ctx, &placer](auto&, const json::object& in) { return describe_instances(ctx, placer, in); });
+  s.add("RegisterContainerInstance", [&ctx, &placer](auto&, const json::object& in) {
+    return register_instance(ctx, placer, in);
+  });
+  s.add("DeregisterContainerInstance", [&ctx, &placer](auto&, const json::object& in) {
+    return deregister_instance(ctx, placer, in);
+  });
+  s.add("DescribeContainerInstances", [&ctx, &placer](auto&, const json::object& in) {
+    return describe_instances(ctx, placer, in);
+  });
   s.add("ListContainerInstances",
         [&ctx, &placer](auto&, const json::object& in) { return list_instances(ctx, placer, in); });
   s.add("UpdateContainerInstancesState",

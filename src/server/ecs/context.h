@@ -104,6 +104,10 @@ struct Doc {
 };
 
 Result<std::optional<Doc>> load_doc(store::Store& store, std::string_view key);
+/// Writes `obj` at `key` if the record is still at `expected_revision` (0: must not exist yet);
+/// store::Errc::conflict otherwise, which with_retries() turns into a fresh attempt.
+Status replace_doc(store::Store& store, const std::string& key, const json::object& obj,
+                   int64_t expected_revision);
 std::string dump(const json::value& v);
 
 /// Runs `attempt` until it does not fail with store::Errc::conflict (bounded); store I/O errors
@@ -133,7 +137,8 @@ Result<json::array> validate_tags(const json::array* tags);
 void register_cluster_actions(api::JsonService& service, EcsContext& ctx);
 void register_task_definition_actions(api::JsonService& service, EcsContext& ctx);
 class Placer;
-void register_container_instance_actions(api::JsonService& service, EcsContext& ctx, Placer& placer);
+void register_container_instance_actions(api::JsonService& service, EcsContext& ctx,
+                                         Placer& placer);
 void register_run_task_actions(api::JsonService& service, EcsContext& ctx, Placer& placer);
 void register_attribute_actions(api::JsonService& service, EcsContext& ctx);
 void register_tag_actions(api::JsonService& service, EcsContext& ctx);
@@ -153,6 +158,7 @@ std::optional<std::string> task_definition_key_for_arn(const EcsContext& ctx, st
 /// The TaskDefinition a reference names ("family" = latest ACTIVE, "family:rev", or an ARN).
 Result<std::optional<json::object>> find_task_definition(EcsContext& ctx, std::string_view ref);
 /// A task reference (id or ARN) resolved within a cluster.
-Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster, std::string_view ref);
+Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster,
+                                 std::string_view ref);
 
 }  // namespace berth::server::ecs

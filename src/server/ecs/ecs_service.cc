@@ -11,7 +11,9 @@
 namespace berth::server::ecs {
 
 EcsService::EcsService(store::Store& store, const Clock& clock, Random& rng, EcsConfig config)
-    : ctx_(store, clock, rng, std::move(config)), placer_(store), json_(model::ServiceModel::ecs()) {
+    : ctx_(store, clock, rng, std::move(config)),
+      placer_(store),
+      json_(model::ServiceModel::ecs()) {
   register_cluster_actions(json_, ctx_);
   register_task_definition_actions(json_, ctx_);
   register_container_instance_actions(json_, ctx_, placer_);
@@ -53,6 +55,16 @@ Result<std::optional<Doc>> load_doc(store::Store& store, std::string_view key) {
 }
 
 std::string dump(const json::value& v) { return json::serialize(v); }
+
+Status replace_doc(store::Store& store, const std::string& key, const json::object& obj,
+                   int64_t expected_revision) {
+  store::Txn txn;
+  txn.compares.push_back({key, expected_revision});
+  txn.ops.push_back(store::Op::put(key, dump(obj)));
+  auto rev = store.commit(txn);
+  if (!rev.ok()) return rev.error();
+  return {};
+}
 
 Error store_failure(const Error& e) { return Error(model::Errc::server, "store: " + e.message); }
 
@@ -167,7 +179,8 @@ Result<json::array> validate_tags(const json::array* tags) {
     if (!key || key->empty() || utf8_length(*key) > 128) {
       return invalid_parameter("Tag keys must be between 1 and 128 characters.");
     }
-    if (utf8_length(value) > 256) return invalid_parameter("Tag values must be at most 256 characters.");
+    if (utf8_length(value) > 256)
+      return invalid_parameter("Tag values must be at most 256 characters.");
     if (key->starts_with("aws:")) {
       return invalid_parameter("Tag keys may not begin with the reserved prefix 'aws:'.");
     }

@@ -20,7 +20,8 @@ Result<size_t> Janitor::sweep() {
       if (ec || !v.is_object()) continue;
       const auto& t = v.as_object();
       auto* stopped = t.if_contains("stoppedAt");
-      if (opt_string(t, "lastStatus") != "STOPPED" || stopped == nullptr || !stopped->is_number()) continue;
+      if (opt_string(t, "lastStatus") != "STOPPED" || stopped == nullptr || !stopped->is_number())
+        continue;
       if (stopped->to_number<double>() >= cutoff) continue;
       // Compare so a task that changed meanwhile is left for the next sweep.
       txn.compares.push_back({kv.key, kv.mod_revision});
@@ -28,8 +29,10 @@ Result<size_t> Janitor::sweep() {
     }
     if (!txn.ops.empty()) {
       auto c = ctx_.store().commit(txn);
-      if (c.ok()) removed += txn.ops.size();
-      else if (c.error().code != store::Errc::conflict) return store_failure(c.error());
+      if (c.ok())
+        removed += txn.ops.size();
+      else if (c.error().code != store::Errc::conflict)
+        return store_failure(c.error());
     }
     if (!r->more) break;
   }

@@ -56,7 +56,8 @@ scheduler::InstanceView to_view(const std::string& id, const json::object& o) {
   }
   v.agent_connected = opt_bool(o, "agentConnected").value_or(false);
   v.active = opt_string(o, "status") == "ACTIVE";
-  if (auto* r = o.if_contains("registeredAt"); r && r->is_number()) v.registered_at = r->to_number<double>();
+  if (auto* r = o.if_contains("registeredAt"); r && r->is_number())
+    v.registered_at = r->to_number<double>();
   if (const json::object* vi = opt_object(o, "versionInfo")) {
     v.agent_version = std::string(opt_string(*vi, "agentVersion").value_or(""));
   }

@@ -27,13 +27,19 @@ Result<Launch> prepare(EcsContext& ctx, const json::object& in, int count) {
   BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, l.cluster));
   (void)cluster_doc;
   if (auto lt = opt_string(in, "launchType"); lt && *lt == "FARGATE") {
-    return invalid_parameter("Berth runs tasks on your container instances: launchType FARGATE is not available; use EC2 or EXTERNAL.");
+    return invalid_parameter(
+        "Berth runs tasks on your container instances: launchType FARGATE is not available; use "
+        "EC2 or EXTERNAL.");
   }
   if (auto* cps = opt_array(in, "capacityProviderStrategy"); cps && !cps->empty()) {
-    return invalid_parameter("capacityProviderStrategy is not supported; omit it to use the cluster's container instances.");
+    return invalid_parameter(
+        "capacityProviderStrategy is not supported; omit it to use the cluster's container "
+        "instances.");
   }
   BERTH_TRY(auto td, find_task_definition(ctx, opt_string(in, "taskDefinition").value_or("")));
-  if (!td) return client_error("Unable to find task definition '" + std::string(opt_string(in, "taskDefinition").value_or("")) + "'.");
+  if (!td)
+    return client_error("Unable to find task definition '" +
+                        std::string(opt_string(in, "taskDefinition").value_or("")) + "'.");
   if (opt_string(*td, "status") != "ACTIVE") return client_error("TaskDefinition is inactive");
   if (const json::array* rc = opt_array(*td, "requiresCompatibilities"); rc && !rc->empty()) {
     bool ec2 = false;
@@ -43,9 +49,11 @@ Result<Launch> prepare(EcsContext& ctx, const json::object& in, int count) {
   l.task_definition = std::move(*td);
   BERTH_TRY(l.needs, task_needs(l.task_definition, opt_object(in, "overrides")));
   auto started_by = opt_string(in, "startedBy");
-  if (started_by && started_by->size() > 128) return invalid_parameter("startedBy can be at most 128 characters.");
+  if (started_by && started_by->size() > 128)
+    return invalid_parameter("startedBy can be at most 128 characters.");
   auto group = opt_string(in, "group");
-  if (group && (group->empty() || group->size() > 255)) return invalid_parameter("group must be 1 to 255 characters.");
+  if (group && (group->empty() || group->size() > 255))
+    return invalid_parameter("group must be 1 to 255 characters.");
   BERTH_TRY(json::array tags, validate_tags(opt_array(in, "tags")));
   l.input = in;
   l.input["tags"] = std::move(tags);
@@ -56,7 +64,8 @@ Result<Launch> prepare(EcsContext& ctx, const json::object& in, int count) {
   r.memory = l.needs.memory;
   r.tcp_ports = l.needs.tcp_ports;
   r.udp_ports = l.needs.udp_ports;
-  r.group = group ? std::string(*group) : "family:" + std::string(opt_string(l.task_definition, "family").value_or(""));
+  r.group = group ? std::string(*group)
+                  : "family:" + std::string(opt_string(l.task_definition, "family").value_or(""));
   auto add_constraints = [&](const json::array* list) {
     if (list == nullptr) return;
     for (const auto& c : *list) {
@@ -134,7 +143,8 @@ Result<json::value> run_task(EcsContext& ctx, Placer& placer, const json::object
     }
     scheduler::Plan plan = view.index.place(*compiled, seed);
     json::array failures;
-    for (const auto& f : plan.failures) failures.push_back(json::object{{"arn", f.arn}, {"reason", f.reason}});
+    for (const auto& f : plan.failures)
+      failures.push_back(json::object{{"arn", f.arn}, {"reason", f.reason}});
     return commit_tasks(ctx, l, view, plan.placements, std::move(failures));
   });
 }
@@ -163,23 +173,27 @@ Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::obje
         }
       }
       if (slot == view.ids.size() || !view.index.instance(slot).active) {
-        failures.push_back(json::object{
-            {"arn", r.starts_with("arn:") ? std::string(r) : ctx.container_instance_arn(l.cluster, r)},
-            {"reason", "MISSING"}});
+        failures.push_back(
+            json::object{{"arn", r.starts_with("arn:") ? std::string(r)
+                                                       : ctx.container_instance_arn(l.cluster, r)},
+                         {"reason", "MISSING"}});
         continue;
       }
       auto [it, fresh] = working.try_emplace(slot, view.index.instance(slot));
       scheduler::Snapshot one{{it->second}};
       scheduler::Plan plan = scheduler::place(one, *compiled, 0);
       if (plan.placements.empty()) {
-        for (const auto& f : plan.failures) failures.push_back(json::object{{"arn", f.arn}, {"reason", f.reason}});
+        for (const auto& f : plan.failures)
+          failures.push_back(json::object{{"arn", f.arn}, {"reason", f.reason}});
         continue;
       }
       auto& v = it->second;
       v.cpu_remaining -= l.needs.cpu;
       v.memory_remaining -= l.needs.memory;
-      v.tcp_ports_used.insert(v.tcp_ports_used.end(), l.needs.tcp_ports.begin(), l.needs.tcp_ports.end());
-      v.udp_ports_used.insert(v.udp_ports_used.end(), l.needs.udp_ports.begin(), l.needs.udp_ports.end());
+      v.tcp_ports_used.insert(v.tcp_ports_used.end(), l.needs.tcp_ports.begin(),
+                              l.needs.tcp_ports.end());
+      v.udp_ports_used.insert(v.udp_ports_used.end(), l.needs.udp_ports.begin(),
+                              l.needs.udp_ports.end());
       v.task_groups.push_back(l.request.group);
       slots.push_back(slot);
     }
@@ -190,8 +204,10 @@ Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::obje
 }  // namespace
 
 void register_run_task_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {
-  s.add("RunTask", [&ctx, &placer](auto&, const json::object& in) { return run_task(ctx, placer, in); });
-  s.add("StartTask", [&ctx, &placer](auto&, const json::object& in) { return start_task(ctx, placer, in); });
+  s.add("RunTask",
+        [&ctx, &placer](auto&, const json::object& in) { return run_task(ctx, placer, in); });
+  s.add("StartTask",
+        [&ctx, &placer](auto&, const json::object& in) { return start_task(ctx, placer, in); });
 }
 
 }  // namespace berth::server::ecs

@@ -79,11 +79,7 @@ Result<json::value> change_tags(EcsContext& ctx, const json::object& in, bool ad
       tags = std::move(kept);
     }
     doc->obj["tags"] = std::move(tags);
-    store::Txn txn;
-    txn.compares.push_back({key, doc->mod_revision});
-    txn.ops.push_back(store::Op::put(key, dump(doc->obj)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(replace_doc(ctx.store(), key, doc->obj, doc->mod_revision));
     return json::object{};
   });
 }

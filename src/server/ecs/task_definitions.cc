@@ -113,8 +113,8 @@ Result<json::value> register_task_definition(EcsContext& ctx, const json::object
     txn.compares.push_back({keys::task_definition(family, revision), 0});
     txn.ops.push_back(store::Op::put(keys::family(family), dump(f)));
     txn.ops.push_back(store::Op::put(keys::task_definition(family, revision), dump(td)));
-    txn.ops.push_back(
-        store::Op::put(keys::task_definition_tags(family, revision), dump(json::object{{"tags", tags}})));
+    txn.ops.push_back(store::Op::put(keys::task_definition_tags(family, revision),
+                                     dump(json::object{{"tags", tags}})));
     auto rev = ctx.store().commit(txn);
     if (!rev.ok()) return rev.error();
     return json::object{{"taskDefinition", std::move(td)}, {"tags", std::move(tags)}};
@@ -141,7 +141,8 @@ Result<api::Reply> describe_task_definition(EcsContext& ctx, const json::object&
     return api::Reply::raw("{\"taskDefinition\":" + (*kv)->value + "}");
   }
   BERTH_TRY(auto tag_doc, load_doc(ctx.store(), keys::task_definition_tags(ref.family, revision)));
-  std::string tag_text = tag_doc && tag_doc->obj.contains("tags") ? dump(tag_doc->obj.at("tags")) : "[]";
+  std::string tag_text =
+      tag_doc && tag_doc->obj.contains("tags") ? dump(tag_doc->obj.at("tags")) : "[]";
   return api::Reply::raw("{\"taskDefinition\":" + (*kv)->value + ",\"tags\":" + tag_text + "}");
 }
 

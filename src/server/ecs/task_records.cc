@@ -53,7 +53,8 @@ Result<TaskNeeds> task_needs(const json::object& td, const json::object* overrid
   for (const auto& cv : *containers) {
     const auto& c = cv.as_object();
     const json::object* o = container_override(overrides, opt_string(c, "name").value_or(""));
-    int64_t cpu = (o && o->contains("cpu")) ? opt_int(*o, "cpu").value_or(0) : opt_int(c, "cpu").value_or(0);
+    int64_t cpu =
+        (o && o->contains("cpu")) ? opt_int(*o, "cpu").value_or(0) : opt_int(c, "cpu").value_or(0);
     auto mem = (o && o->contains("memory")) ? opt_int(*o, "memory") : opt_int(c, "memory");
     auto res = (o && o->contains("memoryReservation")) ? opt_int(*o, "memoryReservation")
                                                        : opt_int(c, "memoryReservation");
@@ -75,11 +76,15 @@ Result<TaskNeeds> task_needs(const json::object& td, const json::object* overrid
   n.memory = mem_sum;
   auto level = [&](const char* key, auto parse, int64_t& out) -> Status {
     std::optional<std::string_view> text;
-    if (overrides && overrides->contains(key)) text = opt_string(*overrides, key);
-    else text = opt_string(td, key);
+    if (overrides && overrides->contains(key))
+      text = opt_string(*overrides, key);
+    else
+      text = opt_string(td, key);
     if (!text) return {};
     auto v = parse(*text);
-    if (!v) return invalid_parameter(std::string("Invalid task ") + key + " override: " + std::string(*text) + ".");
+    if (!v)
+      return invalid_parameter(std::string("Invalid task ") + key +
+                               " override: " + std::string(*text) + ".");
     out = *v;
     return {};
   };
@@ -89,8 +94,8 @@ Result<TaskNeeds> task_needs(const json::object& td, const json::object* overrid
 }
 
 json::object new_task(const EcsContext& ctx, const std::string& cluster, const std::string& task_id,
-                      const json::object& td, const scheduler::InstanceView& instance, const TaskNeeds& needs,
-                      const json::object& request) {
+                      const json::object& td, const scheduler::InstanceView& instance,
+                      const TaskNeeds& needs, const json::object& request) {
   std::string task_arn = ctx.arn("task/" + cluster + "/" + task_id);
   std::string mode(opt_string(td, "networkMode").value_or("bridge"));
   const json::object* overrides = opt_object(request, "overrides");
@@ -101,7 +106,8 @@ json::object new_task(const EcsContext& ctx, const std::string& cluster, const s
   t["containerInstanceArn"] = instance.arn;
   json::object ov = overrides ? *overrides : json::object{};
   if (!ov.contains("containerOverrides")) ov["containerOverrides"] = json::array();
-  if (!ov.contains("inferenceAcceleratorOverrides")) ov["inferenceAcceleratorOverrides"] = json::array();
+  if (!ov.contains("inferenceAcceleratorOverrides"))
+    ov["inferenceAcceleratorOverrides"] = json::array();
   t["overrides"] = std::move(ov);
   t["lastStatus"] = mode == "awsvpc" ? "PROVISIONING" : "PENDING";
   t["desiredStatus"] = "RUNNING";
@@ -112,7 +118,8 @@ json::object new_task(const EcsContext& ctx, const std::string& cluster, const s
     const auto& c = cv.as_object();
     std::string name(opt_string(c, "name").value_or(""));
     json::object k;
-    k["containerArn"] = ctx.arn("container/" + cluster + "/" + task_id + "/" + make_uuid(ctx.rng()));
+    k["containerArn"] =
+        ctx.arn("container/" + cluster + "/" + task_id + "/" + make_uuid(ctx.rng()));
     k["taskArn"] = task_arn;
     k["name"] = name;
     k["image"] = c.at("image");

@@ -7,8 +7,8 @@ namespace berth::server::ecs {
 namespace {
 
 int status_rank(std::string_view s) {
-  static constexpr std::string_view kOrder[] = {"PROVISIONING", "PENDING",  "ACTIVATING",
-                                                "RUNNING",      "DEACTIVATING", "STOPPING",
+  static constexpr std::string_view kOrder[] = {"PROVISIONING",   "PENDING",      "ACTIVATING",
+                                                "RUNNING",        "DEACTIVATING", "STOPPING",
                                                 "DEPROVISIONING", "STOPPED"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
     if (kOrder[i] == s) return static_cast<int>(i);
@@ -24,7 +24,8 @@ void apply_container(json::object& task, const json::object& c) {
   for (auto& kv : cs->as_array()) {
     auto& k = kv.as_object();
     if (opt_string(k, "name") != name) continue;
-    if (auto s = opt_string(c, "status"); s && status_rank(*s) >= status_rank(opt_string(k, "lastStatus").value_or(""))) {
+    if (auto s = opt_string(c, "status");
+        s && status_rank(*s) >= status_rank(opt_string(k, "lastStatus").value_or(""))) {
       k["lastStatus"] = *s;
     }
     for (const char* f : {"runtimeId", "imageDigest", "reason", "healthStatus"}) {
@@ -52,7 +53,8 @@ Result<json::value> apply_task_report(EcsContext& ctx, const std::string& cluste
         if (c.is_object()) apply_container(t, c.as_object());
       }
     }
-    if (opt_string(report, "containerName")) apply_container(t, report);  // SubmitContainerStateChange
+    if (opt_string(report, "containerName"))
+      apply_container(t, report);  // SubmitContainerStateChange
     for (const char* f : {"pullStartedAt", "pullStoppedAt", "executionStoppedAt", "startedAt"}) {
       if (auto* v = report.if_contains(f); v && v->is_number()) t[f] = *v;
     }
@@ -60,32 +62,32 @@ Result<json::value> apply_task_report(EcsContext& ctx, const std::string& cluste
     if (auto* internal = t.if_contains("_berth"); internal && internal->is_object()) {
       internal->as_object()["acked"] = true;
     }
-    store::Txn txn;
-    txn.compares.push_back({key, doc->mod_revision});
     std::string after(opt_string(report, "status").value_or(before));
     if (status_rank(after) > status_rank(before)) {
       // Instance resources and counts follow from the task's status (derived, not stored).
       if (after == "STOPPED") {
-        std::string code(opt_string(report, "stopCode").value_or(
-            opt_string(t, "desiredStatus") == "STOPPED" ? opt_string(t, "stopCode").value_or("UserInitiated")
-                                                        : "EssentialContainerExited"));
-        std::string reason(opt_string(report, "reason").value_or(opt_string(t, "stoppedReason").value_or("")));
+        std::string code(opt_string(report, "stopCode")
+                             .value_or(opt_string(t, "desiredStatus") == "STOPPED"
+                                           ? opt_string(t, "stopCode").value_or("UserInitiated")
+                                           : "EssentialContainerExited"));
+        std::string reason(
+            opt_string(report, "reason").value_or(opt_string(t, "stoppedReason").value_or("")));
         mark_stopped(t, ctx.now(), code, reason);
-        if (auto* v = report.if_contains("executionStoppedAt"); v && v->is_number()) t["executionStoppedAt"] = *v;
+        if (auto* v = report.if_contains("executionStoppedAt"); v && v->is_number())
+          t["executionStoppedAt"] = *v;
       } else {
         t["lastStatus"] = after;
         if (after == "RUNNING" && !t.contains("startedAt")) t["startedAt"] = ctx.now();
       }
     }
     t["version"] = opt_int(t, "version").value_or(0) + 1;
-    txn.ops.push_back(store::Op::put(key, dump(t)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(replace_doc(ctx.store(), key, t, doc->mod_revision));
     return json::object{{"acknowledgment", "ACK"}};
   });
 }
 
-Status mark_acked(EcsContext& ctx, const std::string& cluster, const std::vector<std::string>& task_ids) {
+Status mark_acked(EcsContext& ctx, const std::string& cluster,
+                  const std::vector<std::string>& task_ids) {
   for (const auto& id : task_ids) {
     std::string key = keys::task_prefix(cluster) + id;
     auto r = with_retries([&]() -> Result<json::value> {
@@ -96,11 +98,7 @@ Status mark_acked(EcsContext& ctx, const std::string& cluster, const std::vector
           opt_bool(internal->as_object(), "acked").value_or(false))
         return json::value();
       internal->as_object()["acked"] = true;
-      store::Txn txn;
-      txn.compares.push_back({key, doc->mod_revision});
-      txn.ops.push_back(store::Op::put(key, dump(doc->obj)));
-      auto rev = ctx.store().commit(txn);
-      if (!rev.ok()) return rev.error();
+      BERTH_CHECK(replace_doc(ctx.store(), key, doc->obj, doc->mod_revision));
       return json::value();
     });
     if (!r.ok()) return r.error();

@@ -16,7 +16,8 @@ Result<json::value> apply_task_report(EcsContext& ctx, const std::string& cluste
                                       const json::object& report);
 
 /// Marks tasks as taken by the instance's agent (the agent acknowledged receiving them).
-Status mark_acked(EcsContext& ctx, const std::string& cluster, const std::vector<std::string>& task_ids);
+Status mark_acked(EcsContext& ctx, const std::string& cluster,
+                  const std::vector<std::string>& task_ids);
 
 void register_task_report_actions(api::JsonService& service, EcsContext& ctx);
 

@@ -8,18 +8,20 @@
 
 namespace berth::server::ecs {
 
-Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster, std::string_view ref) {
+Result<std::string> task_id_from(const EcsContext& ctx, std::string_view cluster,
+                                 std::string_view ref) {
   std::string_view id = ref;
   if (ref.starts_with("arn:")) {
     std::string with_cluster = ctx.arn("task/" + std::string(cluster) + "/");
     std::string old_form = ctx.arn("task/");
     if (ref.starts_with(with_cluster)) {
       id = ref.substr(with_cluster.size());
-    } else if (ref.starts_with(old_form) && ref.find('/', old_form.size()) == std::string_view::npos) {
+    } else if (ref.starts_with(old_form) &&
+               ref.find('/', old_form.size()) == std::string_view::npos) {
       id = ref.substr(old_form.size());
     } else {
-      return invalid_parameter("Invalid task ARN for cluster '" + std::string(cluster) + "': " +
-                               std::string(ref) + ".");
+      return invalid_parameter("Invalid task ARN for cluster '" + std::string(cluster) +
+                               "': " + std::string(ref) + ".");
     }
   }
   if (id.empty() || id.size() > 64) return invalid_parameter("Invalid task id.");
@@ -54,7 +56,8 @@ Result<json::value> describe_tasks(EcsContext& ctx, const json::object& in) {
     }
     if (!doc) {
       failures.push_back(json::object{
-          {"arn", r.starts_with("arn:") ? std::string(r) : ctx.arn("task/" + cluster + "/" + std::string(r))},
+          {"arn", r.starts_with("arn:") ? std::string(r)
+                                        : ctx.arn("task/" + cluster + "/" + std::string(r))},
           {"reason", "MISSING"}});
       continue;
     }
@@ -77,26 +80,32 @@ Result<json::value> list_tasks(EcsContext& ctx, const json::object& in) {
   auto started_by = opt_string(in, "startedBy");
   auto service = opt_string(in, "serviceName");
   auto launch_type = opt_string(in, "launchType");
-  if (family && service) return invalid_parameter("family and serviceName cannot be used together.");
+  if (family && service)
+    return invalid_parameter("family and serviceName cannot be used together.");
   std::string desired(opt_string(in, "desiredStatus").value_or("RUNNING"));
-  std::string family_prefix = family ? ctx.arn("task-definition/" + std::string(*family) + ":") : "";
+  std::string family_prefix =
+      family ? ctx.arn("task-definition/" + std::string(*family) + ":") : "";
   std::string service_group = service ? "service:" + std::string(*service) : "";
-  BERTH_TRY(Page page, page_scan(ctx.store(), keys::task_prefix(cluster), in, max,
-                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
-                                   boost::system::error_code ec;
-                                   json::value v = json::parse(kv.value, ec);
-                                   if (ec || !v.is_object()) return std::nullopt;
-                                   const auto& t = v.as_object();
-                                   if (opt_string(t, "desiredStatus") != desired) return std::nullopt;
-                                   if (instance_arn && opt_string(t, "containerInstanceArn") != *instance_arn)
-                                     return std::nullopt;
-                                   if (family && !opt_string(t, "taskDefinitionArn").value_or("").starts_with(family_prefix))
-                                     return std::nullopt;
-                                   if (started_by && opt_string(t, "startedBy") != *started_by) return std::nullopt;
-                                   if (service && opt_string(t, "group") != service_group) return std::nullopt;
-                                   if (launch_type && opt_string(t, "launchType") != *launch_type) return std::nullopt;
-                                   return t.at("taskArn");
-                                 }));
+  BERTH_TRY(
+      Page page,
+      page_scan(ctx.store(), keys::task_prefix(cluster), in, max,
+                [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                  boost::system::error_code ec;
+                  json::value v = json::parse(kv.value, ec);
+                  if (ec || !v.is_object()) return std::nullopt;
+                  const auto& t = v.as_object();
+                  if (opt_string(t, "desiredStatus") != desired) return std::nullopt;
+                  if (instance_arn && opt_string(t, "containerInstanceArn") != *instance_arn)
+                    return std::nullopt;
+                  if (family &&
+                      !opt_string(t, "taskDefinitionArn").value_or("").starts_with(family_prefix))
+                    return std::nullopt;
+                  if (started_by && opt_string(t, "startedBy") != *started_by) return std::nullopt;
+                  if (service && opt_string(t, "group") != service_group) return std::nullopt;
+                  if (launch_type && opt_string(t, "launchType") != *launch_type)
+                    return std::nullopt;
+                  return t.at("taskArn");
+                }));
   json::object out{{"taskArns", std::move(page.items)}};
   put_next_token(out, page);
   return out;
@@ -114,9 +123,8 @@ Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
     BERTH_TRY(auto doc, load_doc(ctx.store(), key));
     if (!doc) return invalid_parameter("The referenced task was not found.");
     json::object& t = doc->obj;
-    if (opt_string(t, "desiredStatus") == "STOPPED") return json::object{{"task", render_task(t, false)}};
-    store::Txn txn;
-    txn.compares.push_back({key, doc->mod_revision});
+    if (opt_string(t, "desiredStatus") == "STOPPED")
+      return json::object{{"task", render_task(t, false)}};
     const json::object* internal = opt_object(t, "_berth");
     bool acked = internal && opt_bool(*internal, "acked").value_or(false);
     if (!acked) {
@@ -124,16 +132,14 @@ Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
       // are derived from the task records).
       mark_stopped(t, ctx.now(), "UserInitiated", reason);
     } else {
-      // The agent stops the containers and reports STOPPED (agent issue).
+      // The agent that took the task stops its containers and reports STOPPED.
       t["desiredStatus"] = "STOPPED";
       t["stopCode"] = "UserInitiated";
       t["stoppedReason"] = reason;
       t["stoppingAt"] = ctx.now();
       t["version"] = opt_int(t, "version").value_or(0) + 1;
     }
-    txn.ops.push_back(store::Op::put(key, dump(t)));
-    auto rev = ctx.store().commit(txn);
-    if (!rev.ok()) return rev.error();
+    BERTH_CHECK(replace_doc(ctx.store(), key, t, doc->mod_revision));
     return json::object{{"task", render_task(t, false)}};
   });
 }
