@@ -2,6 +2,7 @@
 
 #include "agent_main.h"
 
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -76,6 +78,34 @@ Result<api::AccessKey> load_key(const std::string& path, const std::string& prof
                  "no profile " + want + " in " + path);
   }
   return it->second;
+}
+
+// `HOST=FILE` of --registry-auth: FILE holds `username:password` (one line) and must not be
+// readable by anyone but its owner, as the password would otherwise leak to every local user.
+// Until Berth has a secrets store for repositoryCredentials.credentialsParameter, the host's
+// operator provides registry credentials here.
+Result<std::pair<std::string, runtime::RegistryAuth>> load_registry_auth(const std::string& arg) {
+  auto invalid = [&](const std::string& why) {
+    return Error(std::make_error_code(std::errc::invalid_argument),
+                 "--registry-auth " + arg + ": " + why);
+  };
+  auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size())
+    return invalid("expected HOST=FILE");
+  std::string host = arg.substr(0, eq), path = arg.substr(eq + 1);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return invalid("cannot stat " + path);
+  if ((st.st_mode & 077) != 0) return invalid(path + " must be mode 0600 (chmod 600 " + path + ")");
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return invalid("cannot read " + path);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+  auto colon = line.find(':');
+  if (colon == std::string::npos || colon == 0)
+    return invalid(path + " must hold username:password");
+  return std::pair{host, runtime::RegistryAuth{.username = line.substr(0, colon),
+                                               .password = line.substr(colon + 1),
+                                               .server_address = host}};
 }
 
 // A stable id per (machine, data dir): several agents on one machine are distinct instances,
@@ -176,6 +206,15 @@ int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
     std::fprintf(stderr, "berth agent: --engine must be unix:///path.sock\n");
     return 2;
   }
+  std::map<std::string, runtime::RegistryAuth> registry_auth;
+  for (const auto& arg : f.registry_auth) {
+    auto a = load_registry_auth(arg);
+    if (!a.ok()) {
+      std::fprintf(stderr, "berth agent: %s\n", a.error().message.c_str());
+      return 2;
+    }
+    registry_auth[a->first] = std::move(a->second);
+  }
   runtime::DockerDriver driver(f.engine.substr(kUnix.size()));
   // The engine may still be starting (berth dev starts Podman's service just before).
   for (int i = 0; !driver.ping().ok(); ++i) {
@@ -197,6 +236,7 @@ int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
   tc.cluster = f.cluster;
   tc.safety.allow_privileged = f.allow_privileged;
   tc.safety.allowed_host_paths = f.allowed_host_paths;
+  tc.registry_auth = std::move(registry_auth);
   agent::Checkpoint checkpoint((fs::path(f.data_dir) / "agent-checkpoint.json").string());
   agent::TaskEngine engine(driver, checkpoint, tc,
                            [&session](const json::object& r) { session.submit(r); });
@@ -258,6 +298,9 @@ void add_agent_command(CLI::App& app, std::function<int()>& run) {
                 "Allow privileged containers, host PID/IPC, added capabilities and devices");
   cmd->add_option("--allowed-host-path", f.allowed_host_paths,
                   "Root under which host volumes may be (repeatable)");
+  cmd->add_option("--registry-auth", f.registry_auth,
+                  "HOST=FILE: pull images from registry HOST with the username:password in FILE "
+                  "(mode 0600; repeatable)");
   cmd->callback([&run] {
     run = [] {
       install_stop_handlers();

@@ -25,6 +25,7 @@ struct AgentFlags {
   std::string instance_id;
   bool allow_privileged = false;
   std::vector<std::string> allowed_host_paths;
+  std::vector<std::string> registry_auth;  // HOST=FILE, FILE holding username:password (0600)
 };
 
 /// Runs the agent until `stop` is set; `on_registered(arn)` runs once registered.

@@ -95,6 +95,7 @@ struct DevFlags {
   std::string listen = "127.0.0.1:8080";
   std::string engine;  // default: unix://DATA_DIR/podman.sock
   bool no_sample = false;
+  int agent_heartbeat_timeout_ms = 30'000;  // passed to the server (see `berth server --help`)
 };
 
 // Runs the sample web task (or finds the one from a previous run) and returns its URL.
@@ -207,7 +208,8 @@ int run_dev(const DevFlags& f) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return 1;
   pid_t server =
-      spawn({"/proc/self/exe", "server", "--listen", f.listen, "--data-dir", dir + "/server"},
+      spawn({"/proc/self/exe", "server", "--listen", f.listen, "--data-dir", dir + "/server",
+             "--agent-heartbeat-timeout-ms", std::to_string(f.agent_heartbeat_timeout_ms)},
             pipefd[1], dir + "/server.log");
   ::close(pipefd[1]);
   FILE* out = ::fdopen(pipefd[0], "r");
@@ -317,6 +319,10 @@ void add_dev_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--engine", f.engine,
                   "Engine socket (default: start Podman on DATA_DIR/podman.sock)");
   cmd->add_flag("--no-sample", f.no_sample, "Do not run the sample web task");
+  cmd->add_option("--agent-heartbeat-timeout-ms", f.agent_heartbeat_timeout_ms,
+                  "Server: drop an agent channel silent this long")
+      ->capture_default_str()
+      ->check(CLI::Range(300, 3'600'000));
   cmd->callback([&run] { run = [] { return run_dev(f); }; });
 }
 

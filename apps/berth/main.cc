@@ -38,6 +38,10 @@ struct ServerFlags {
   int body_timeout_ms = 30'000;
   bool no_auth = false;
   int task_retention_seconds = 3600;
+  // An agent channel silent this long (no heartbeat, no pong) is dropped and the instance shows
+  // agentConnected=false. 30 s, as the ECS agent's heartbeat window; pings go out every third of
+  // it, so three unanswered pings are needed before giving up.
+  int agent_heartbeat_timeout_ms = 30'000;
 };
 
 // Runs `fn` every `period` on its own thread until destroyed.
@@ -122,6 +126,8 @@ int run_server(const ServerFlags& f) {
   opts.max_body_bytes = f.max_body_bytes;
   opts.header_timeout = std::chrono::milliseconds(f.header_timeout_ms);
   opts.body_timeout = std::chrono::milliseconds(f.body_timeout_ms);
+  opts.ws_idle_timeout = std::chrono::milliseconds(f.agent_heartbeat_timeout_ms);
+  opts.ws_ping_interval = opts.ws_idle_timeout / 3;
   berth::server::HttpServer http(opts, frontend);
   // The agents' push channel (task assignments, state reports, agentConnected).
   berth::server::ecs::AgentSessions agent_sessions(ecs.context(), f.no_auth ? nullptr : &verifier);
@@ -187,6 +193,12 @@ int main(int argc, char** argv) {
                      "How long STOPPED tasks stay describable")
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 24 * 3600));
+  server
+      ->add_option("--agent-heartbeat-timeout-ms", sf.agent_heartbeat_timeout_ms,
+                   "Drop an agent channel silent this long (agentConnected=false); pings every "
+                   "third of it")
+      ->capture_default_str()
+      ->check(CLI::Range(300, 3'600'000));
 
   std::function<int()> run_other;
   berth::apps::add_agent_command(app, run_other);

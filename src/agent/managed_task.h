@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -49,6 +50,9 @@ struct TaskConfig {
   /// reconnects, but a die between two streams would otherwise go unnoticed).
   std::chrono::milliseconds poll_interval{5'000};
   int create_attempts = 3;  // retriable create failures (engine timeouts) before giving up
+  /// Credentials for pulls, by registry host (runtime::registry_host of the image). The
+  /// operator's, not the task's: they go to the engine only, never into a container.
+  std::map<std::string, runtime::RegistryAuth> registry_auth{};
 };
 
 class ManagedTask {

@@ -124,7 +124,11 @@ Status ManagedTask::launch(Container& c) {
     auto present = driver_.image_present(spec.image);
     if (!present.ok() || !*present) {
       if (!pull_started_) pull_started_ = now_epoch();
-      auto pulled = driver_.pull(spec.image, std::nullopt);
+      std::optional<runtime::RegistryAuth> auth;
+      if (auto it = config_.registry_auth.find(runtime::registry_host(spec.image));
+          it != config_.registry_auth.end())
+        auth = it->second;
+      auto pulled = driver_.pull(spec.image, auth);
       pull_stopped_ = now_epoch();
       if (!pulled.ok())
         return Error(pulled.error().code, "CannotPullContainerError: " + pulled.error().message);

@@ -33,6 +33,15 @@ class Category final : public std::error_category {
 
 }  // namespace
 
+std::string registry_host(std::string_view image) {
+  auto slash = image.find('/');
+  if (slash == std::string_view::npos) return "docker.io";
+  std::string_view first = image.substr(0, slash);
+  if (first == "localhost" || first.find_first_of(".:") != std::string_view::npos)
+    return std::string(first);
+  return "docker.io";
+}
+
 const std::error_category& category() {
   static const Category c;
   return c;

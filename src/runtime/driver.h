@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -67,6 +68,11 @@ struct RegistryAuth {
   std::string password{};
   std::string server_address{};  // e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 };
+
+/// The registry host an image reference pulls from, as Docker resolves it: the first path
+/// component when it names a host (has a '.' or ':', or is "localhost"), else "docker.io".
+/// "127.0.0.1:5000/app:1" -> "127.0.0.1:5000", "busybox" -> "docker.io".
+std::string registry_host(std::string_view image);
 
 struct ImageInfo {
   std::string id{};      // "sha256:<config digest>"

@@ -131,7 +131,11 @@ def send(host, port, method, path, headers, body, timeout=30):
 
 
 class BerthServer:
-    """One `berth server` process on 127.0.0.1:0 with its own data dir."""
+    """One `berth server` process on 127.0.0.1:0 with its own data dir.
+
+    `restart(same_port=True)` brings it back on the port it had, as a crashed server restarted by
+    its supervisor would be, so clients that hold the endpoint (agents) can find it again.
+    """
 
     def __init__(self, workdir, *, credentials=None, region=None, account_id=None, extra_args=()):
         self.workdir = str(workdir)
@@ -141,6 +145,7 @@ class BerthServer:
         self.account_id = account_id or ACCOUNT
         self.extra_args = list(extra_args)
         self.proc = None
+        self.listen = "127.0.0.1:0"
         self.endpoint = self.host = None
         self.port = None
         self.starts = 0
@@ -155,7 +160,7 @@ class BerthServer:
         return self._credentials_arg or os.path.join(self.data_dir, "credentials")
 
     def command(self):
-        cmd = [BERTH_BIN, "server", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir]
+        cmd = [BERTH_BIN, "server", "--listen", self.listen, "--data-dir", self.data_dir]
         if self._credentials_arg:
             cmd += ["--credentials", self._credentials_arg]
         if self.region != REGION:
@@ -224,10 +229,12 @@ class BerthServer:
         self.close_clients()
         return rc
 
-    def restart(self, kill9=False):
+    def restart(self, kill9=False, same_port=False):
         rc = self.stop(kill9=kill9)
         if not kill9:
             assert rc == 0, f"graceful stop exited {rc}: {self.stderr()}"
+        if same_port:
+            self.listen = f"127.0.0.1:{self.port}"
         return self.start()
 
     def alive(self):

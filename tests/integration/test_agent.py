@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -63,8 +64,9 @@ def podman_cli(podman, *args):
 
 
 class Agent:
-    def __init__(self, server, cluster, podman, workdir):
+    def __init__(self, server, cluster, podman, workdir, extra_args=()):
         self.server, self.cluster, self.podman = server, cluster, podman
+        self.extra_args = list(extra_args)
         self.data_dir = os.path.join(workdir, "agent")
         self.workdir = workdir
         self.proc = None
@@ -77,7 +79,8 @@ class Agent:
         self.proc = subprocess.Popen(
             [BERTH_BIN, "agent", "--server", self.server.endpoint, "--cluster", self.cluster,
              "--credentials", self.server.credentials_file, "--profile", "berth",
-             "--data-dir", self.data_dir, "--engine", f"unix://{self.podman['sock']}"],
+             "--data-dir", self.data_dir, "--engine", f"unix://{self.podman['sock']}",
+             *self.extra_args],
             stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(l.decode()) for l in self.proc.stdout],
@@ -92,8 +95,20 @@ class Agent:
         self.proc.kill()
         self.proc.wait()
 
+    def pause(self):
+        """SIGSTOP: the process and its sockets stay, but it answers nothing (a hung host)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stderr(self):
+        with open(os.path.join(self.workdir, f"agent-{self.starts}.stderr"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
+            self.resume()  # a stopped process would not act on SIGTERM
             self.proc.terminate()
             self.proc.wait(timeout=20)
 
@@ -107,9 +122,38 @@ def cluster(shared_server, podman, tmp_path_factory):
     agent.start()
     yield {"name": name, "ecs": ecs, "agent": agent, "podman": podman}
     agent.stop()
+    remove_cluster_containers(podman, name)
+
+
+def remove_cluster_containers(podman, name):
     ids = podman_cli(podman, "ps", "-aq", "--filter", f"label=berth.cluster={name}").stdout.split()
     if ids:
         podman_cli(podman, "rm", "-f", "-t", "0", *ids)
+
+
+@pytest.fixture
+def private_cluster(make_server, podman, tmp_path_factory):
+    """private_cluster(*server_args, engine=, agent_args=): a server of its own with one agent,
+    for tests that kill, restart or reconfigure the server or the agent. Torn down (agent, then
+    containers) before the server."""
+    made = []
+
+    def make(*server_args, engine=None, agent_args=()):
+        server = make_server(extra_args=list(server_args))
+        name = f"agent-priv-{len(made)}-{os.getpid()}"
+        ecs = server.client()
+        ecs.create_cluster(clusterName=name)
+        agent = Agent(server, name, engine or podman, str(tmp_path_factory.mktemp("agent")),
+                      extra_args=agent_args)
+        agent.start()
+        c = {"name": name, "ecs": ecs, "agent": agent, "podman": podman, "server": server}
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c["agent"].stop()
+        remove_cluster_containers(podman, c["name"])
 
 
 def register(ecs, family, containers, **kw):
@@ -142,6 +186,18 @@ def running(t):
 
 def stopped(t):
     return t["lastStatus"] == "STOPPED"
+
+
+def agent_connected(c):
+    return c["ecs"].describe_container_instances(
+        cluster=c["name"], containerInstances=[c["agent"].arn])["containerInstances"][0]["agentConnected"]
+
+
+def wait_connected(c, want, timeout):
+    deadline = time.time() + timeout
+    while agent_connected(c) != want:
+        assert time.time() < deadline, f"agentConnected did not become {want} within {timeout}s"
+        time.sleep(0.2)
 
 
 def container_state(c, runtime_id):
@@ -269,3 +325,175 @@ def test_agent_disconnect_shows_agent_connected_false(cluster):
     while not connected():
         assert time.time() < deadline
         time.sleep(0.2)
+
+
+def test_server_kill9_restart_while_tasks_run(private_cluster, unique):
+    c = private_cluster()
+    server, agent = c["server"], c["agent"]
+    td = register(c["ecs"], unique("srvrestart"), [{
+        "name": "web", "command": WEB, "stopTimeout": 1,
+        "portMappings": [{"containerPort": 80, "hostPort": 0}]}])
+    arns = [run(c, td) for _ in range(2)]
+    before = {}
+    for a in arns:
+        k = wait_task(c, a, running)["containers"][0]
+        before[a] = (k["runtimeId"], k["networkBindings"], container_state(c, k["runtimeId"]))
+    port = server.port
+
+    server.stop(kill9=True)
+    time.sleep(1.5)  # the agent loses the channel and retries, backing off, while nobody listens
+    server.restart(kill9=True, same_port=True)
+    assert server.port == port
+    c["ecs"] = server.client()
+
+    wait_connected(c, True, timeout=20)
+    assert agent.proc.poll() is None, "the agent must ride out a server restart"
+    assert "berth agent: connect:" in agent.stderr(), "the agent retried while the server was down"
+    for a, (rid, bindings, state) in before.items():
+        t = wait_task(c, a, running)
+        k = t["containers"][0]
+        assert k["runtimeId"] == rid and k["networkBindings"] == bindings
+        assert container_state(c, rid) == state, "the container was not restarted"
+    # The channel is really back: a StopTask made after the restart reaches the container.
+    c["ecs"].stop_task(cluster=c["name"], task=arns[0], reason="after restart")
+    t = wait_task(c, arns[0], stopped)
+    assert t["stopCode"] == "UserInitiated"
+    gone = container_state(c, before[arns[0]][0])
+    assert gone is None or gone.startswith("exited"), gone
+    assert container_state(c, before[arns[1]][0]) == before[arns[1]][2]
+
+
+def test_missed_heartbeats_mark_agent_disconnected(private_cluster, unique):
+    # A 3 s window (pings every 1 s) keeps the test short; the default is 30 s.
+    c = private_cluster("--agent-heartbeat-timeout-ms", "3000")
+    agent = c["agent"]
+    td = register(c["ecs"], unique("hb"), [{"name": "s", "command": ["sleep", "300"], "stopTimeout": 1}])
+    arn = run(c, td)
+    rid = wait_task(c, arn, running)["containers"][0]["runtimeId"]
+    state = container_state(c, rid)
+    assert agent_connected(c)
+
+    agent.pause()
+    try:
+        t0 = time.time()
+        wait_connected(c, False, timeout=3 + 5)
+        # Not at once: only after ~3 s of silence (pings every 1 s, swept every 250 ms).
+        assert time.time() - t0 >= 1.5, "dropped before the heartbeat window ran out"
+        assert container_state(c, rid) == state, "the task keeps running on a disconnected agent"
+        assert c["ecs"].describe_tasks(cluster=c["name"], tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+    finally:
+        agent.resume()
+    wait_connected(c, True, timeout=15)
+    t = wait_task(c, arn, running)
+    assert t["containers"][0]["runtimeId"] == rid
+    assert container_state(c, rid) == state, "reconciled, not restarted"
+    c["ecs"].stop_task(cluster=c["name"], task=arn)
+    wait_task(c, arn, stopped)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bcrypt(password):
+    """A bcrypt hash (the only htpasswd format docker-registry accepts) via glibc's crypt(3)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import crypt
+        except ImportError:
+            pytest.skip("no crypt module to make a bcrypt htpasswd")
+    h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    if not h or not h.startswith("$2"):
+        pytest.skip("crypt(3) here cannot make bcrypt hashes")
+    return h
+
+
+@pytest.fixture
+def private_registry(podman, tmp_path):
+    """docker-registry on 127.0.0.1 with htpasswd auth holding the busybox image, and a Podman
+    service of its own whose registries.conf marks that registry insecure (plain HTTP)."""
+    if shutil.which("docker-registry") is None or shutil.which("skopeo") is None:
+        pytest.skip("docker-registry or skopeo is not installed")
+    port, user, password = _free_port(), "berth", "s3cret-registry"
+    host = f"127.0.0.1:{port}"
+    (tmp_path / "htpasswd").write_text(f"{user}:{_bcrypt(password)}\n")
+    (tmp_path / "registry.yml").write_text(
+        f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'registry-data'}\nhttp:\n  addr: {host}\n"
+        f"auth:\n  htpasswd:\n    realm: berth\n    path: {tmp_path / 'htpasswd'}\n")
+    reg_log = tmp_path / "registry.log"
+    with open(reg_log, "wb") as log:
+        registry = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "registry.yml")],
+                                    stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+    env = dict(podman["env"], CONTAINERS_REGISTRIES_CONF=str(conf))
+    sock = str(tmp_path / "podman.sock")
+    with open(tmp_path / "podman.log", "wb") as log:
+        service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
+                                   env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    image = f"{host}/berth-busybox:auth"
+    try:
+        deadline = time.time() + 15
+        while not (_ping(sock) and _registry_up(host)):
+            assert time.time() < deadline, f"registry or podman did not come up: {reg_log.read_text()[-2000:]}"
+            time.sleep(0.1)
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds",
+                        f"{user}:{password}", f"containers-storage:{IMAGE}", f"docker://{image}"],
+                       env=env, check=True, capture_output=True, timeout=60)
+        yield {"image": image, "host": host, "user": user, "password": password, "log": reg_log,
+               "engine": {"sock": sock, "env": env}}
+    finally:
+        subprocess.run(["podman", "rmi", "-f", image], env=env, capture_output=True)
+        service.terminate()
+        registry.terminate()
+        service.wait(timeout=30)
+        registry.wait(timeout=30)
+
+
+def _registry_up(host):
+    try:
+        conn = http.client.HTTPConnection(*host.split(":"), timeout=1)
+        conn.request("GET", "/v2/")
+        return conn.getresponse().status == 401  # up, and asking for credentials
+    except OSError:
+        return False
+
+
+def test_registry_auth_pulls_private_image(private_registry, private_cluster, shared_server,
+                                           tmp_path, unique):
+    reg = private_registry
+    # The registry really wants credentials: an anonymous pull is refused.
+    anon = subprocess.run(["podman", "pull", "-q", reg["image"]], env=reg["engine"]["env"],
+                          capture_output=True, text=True, timeout=60)
+    assert anon.returncode != 0 and "unauthorized" in anon.stderr.lower(), anon.stderr
+
+    creds = tmp_path / "registry-creds"
+    creds.write_text(f"{reg['user']}:{reg['password']}\n")
+    creds.chmod(0o644)
+    # Refused while anyone may read the password.
+    loose = subprocess.run(
+        [BERTH_BIN, "agent", "--server", shared_server.endpoint, "--credentials",
+         shared_server.credentials_file, "--data-dir", str(tmp_path / "loose"),
+         "--engine", f"unix://{reg['engine']['sock']}", "--registry-auth", f"{reg['host']}={creds}"],
+        capture_output=True, text=True, timeout=30)
+    assert loose.returncode == 2 and "0600" in loose.stderr, loose.stderr
+    creds.chmod(0o600)
+
+    c = private_cluster(engine=reg["engine"], agent_args=["--registry-auth", f"{reg['host']}={creds}"])
+    td = register(c["ecs"], unique("private"), [{
+        "name": "s", "image": reg["image"], "command": ["sleep", "300"], "stopTimeout": 1}])
+    arn = run(c, td)
+    t = wait_task(c, arn, lambda t: t["lastStatus"] in ("RUNNING", "STOPPED"), timeout=60)
+    k = t["containers"][0]
+    assert t["lastStatus"] == "RUNNING", k.get("reason")
+    assert k["imageDigest"].startswith("sha256:")
+    assert t.get("pullStartedAt") and t.get("pullStoppedAt"), "the agent pulled the image"
+    log = reg["log"].read_text()
+    assert f"auth.user.name={reg['user']}" in log or f'auth.user.name="{reg["user"]}"' in log, log[-2000:]
+    c["ecs"].stop_task(cluster=c["name"], task=arn)
+    wait_task(c, arn, stopped)

@@ -311,5 +311,22 @@ TEST_F(EngineTest, PrivilegedIsRefusedUnlessAllowed) {
   EXPECT_EQ(driver_.count(FakeDriver::Op::create), 0u);
 }
 
+TEST_F(EngineTest, PullSendsTheCredentialsOfTheImagesRegistryOnly) {
+  engine_.reset();
+  config_.registry_auth["127.0.0.1:5000"] = {
+      .username = "berth", .password = "pw", .server_address = "127.0.0.1:5000"};
+  make_engine();
+  engine_->apply(json::array{task({json::object{{"name", "a"}, {"image", "127.0.0.1:5000/app:1"}},
+                                   json::object{{"name", "b"}, {"image", "busybox:1"}}})});
+  await("RUNNING");
+  std::map<std::string, std::string> pulls;
+  for (const auto& c : driver_.calls()) {
+    if (c.op == FakeDriver::Op::pull) pulls[c.target] = c.detail;
+  }
+  ASSERT_EQ(pulls.size(), 2u);
+  EXPECT_EQ(pulls["127.0.0.1:5000/app:1"], "auth=berth");
+  EXPECT_EQ(pulls["busybox:1"], "");  // docker.io: no credentials configured for it
+}
+
 }  // namespace
 }  // namespace berth::agent

@@ -40,6 +40,15 @@ TEST(DockerJson, SplitsImageReferences) {
   check("repo@sha256:abcd", "repo", "sha256:abcd");
 }
 
+TEST(DockerJson, RegistryHostOfImageReferences) {
+  EXPECT_EQ(registry_host("busybox"), "docker.io");
+  EXPECT_EQ(registry_host("library/busybox:1"), "docker.io");
+  EXPECT_EQ(registry_host("localhost/berth-busybox:latest"), "localhost");
+  EXPECT_EQ(registry_host("127.0.0.1:5000/app:1"), "127.0.0.1:5000");
+  EXPECT_EQ(registry_host("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:ab"),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+}
+
 TEST(DockerJson, EncodesQueryValuesAndFilters) {
   EXPECT_EQ(url_encode("a b/c=d"), "a%20b%2Fc%3Dd");
   EXPECT_EQ(filters_json({{"label", {"k=v"}}, {"type", {}}}), R"({"label":["k=v"]})");
