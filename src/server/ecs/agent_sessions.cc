@@ -36,6 +36,24 @@ class AgentSessions::Listener final : public api::WebSocketListener {
 
 AgentSessions::AgentSessions(EcsContext& ctx, const api::SigV4Verifier* verifier)
     : ctx_(ctx), verifier_(verifier), worker_([this] { worker(); }) {
+  // A server that starts has no channels yet: instances whose agent had one show disconnected
+  // until their agent reconnects. (Instances registered through the API alone never had a
+  // channel and keep agentConnected as registered.)
+  if (auto r = ctx_.store().range({"instances/", "", 0}); r.ok()) {
+    for (const auto& kv : r->kvs) {
+      boost::system::error_code ec;
+      json::value v = json::parse(kv.value, ec);
+      if (ec || !v.is_object()) continue;
+      const json::object& o = v.as_object();
+      const json::object* internal = opt_object(o, "_berth");
+      if (internal && opt_bool(*internal, "channel").value_or(false) &&
+          opt_bool(o, "agentConnected").value_or(false)) {
+        std::string_view rest = std::string_view(kv.key).substr(10);  // "instances/"
+        Key key{std::string(rest.substr(0, rest.find('/'))), std::string(rest.substr(rest.find('/') + 1))};
+        post([this, key] { (void)set_connected(key, false); });
+      }
+    }
+  }
   // Any change to a task is pushed to the agent of its instance.
   watch_ = ctx_.store().watch("tasks/", [this](const std::vector<store::Event>& events, int64_t) {
     std::set<Key> touched;
@@ -190,13 +208,20 @@ void AgentSessions::on_close(const std::shared_ptr<Session>& s) {
 Status AgentSessions::set_connected(const Key& key, bool connected) {
   auto r = with_retries([&]() -> Result<json::value> {
     BERTH_TRY(auto doc, load_doc(ctx_.store(), keys::instance(key.first, key.second)));
-    if (!doc || opt_bool(doc->obj, "agentConnected") == connected) return json::value();
+    if (!doc) return json::value();
+    const json::object* internal = opt_object(doc->obj, "_berth");
+    bool had_channel = internal && opt_bool(*internal, "channel").value_or(false);
+    if (opt_bool(doc->obj, "agentConnected") == connected && (!connected || had_channel)) {
+      return json::value();
+    }
     // A session may have replaced this one while the write was queued.
     {
       std::lock_guard lock(mu_);
       if (connected != sessions_.contains(key)) return json::value();
     }
     doc->obj["agentConnected"] = connected;
+    // Remember that this instance's connection state comes from a channel (see the constructor).
+    if (connected) doc->obj["_berth"] = json::object{{"channel", true}};
     doc->obj["version"] = opt_int(doc->obj, "version").value_or(0) + 1;
     BERTH_CHECK(replace_doc(ctx_.store(), keys::instance(key.first, key.second), doc->obj,
                             doc->mod_revision));

@@ -277,6 +277,7 @@ Result<json::value> deregister_instance(EcsContext& ctx, Placer& placer, const j
 json::object render_instance(const json::object& stored, const InstanceUsage& usage, bool tags,
                              bool health) {
   json::object o = stored;
+  o.erase("_berth");  // internal bookkeeping, not part of the shape
   if (!tags) o.erase("tags");
   json::array remaining;
   if (const json::array* reg = opt_array(stored, "registeredResources")) {

@@ -134,6 +134,18 @@ TEST_F(AgentSessionsTest, PushesDesiredStateAndTakesReports) {
   listener->on_close();
   EXPECT_TRUE(eventually([&] { return !agent_connected(arn); }));
   EXPECT_EQ(sessions_.size(), 0u);
+
+  // A restarted server shows the instance disconnected until its agent comes back; the internal
+  // bookkeeping never shows in the API.
+  listener.reset();
+  auto again = std::make_shared<FakeSocket>();
+  auto back = sessions_.accept(up, again);
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<api::WebSocketListener>>(back));
+  EXPECT_TRUE(eventually([&] { return agent_connected(arn); }));
+  AgentSessions restarted(ecs_.context(), nullptr);
+  EXPECT_TRUE(eventually([&] { return !agent_connected(arn); }));
+  auto described = call("DescribeContainerInstances", R"({"cluster":"c","containerInstances":[")" + arn + "\"]}");
+  EXPECT_FALSE(described.at("containerInstances").at(0).as_object().contains("_berth"));
 }
 
 }  // namespace
