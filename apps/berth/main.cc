@@ -21,6 +21,7 @@
 #include "server/ecs/agent_sessions.h"
 #include "server/ecs/ecs_service.h"
 #include "server/ecs/janitor.h"
+#include "server/ecs/service_controller.h"
 #include "server/http_server.h"
 #include "store/store.h"
 
@@ -157,6 +158,9 @@ int run_server(const ServerFlags& f) {
       std::fprintf(stderr, "berth: task janitor: %s\n", r.error().message.c_str());
     }
   });
+  // Keeps every service's tasks at its desired state (ticks every second and on store changes).
+  berth::server::ecs::ServiceController service_controller(ecs.context(), ecs.placer());
+  service_controller.start();
   http.run(/*handle_signals=*/true);
   std::printf("berth server stopped\n");
   return 0;

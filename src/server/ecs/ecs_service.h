@@ -15,6 +15,8 @@ class EcsService {
   EcsService(store::Store& store, const Clock& clock, Random& rng, EcsConfig config);
   const api::JsonService& json() const { return json_; }
   EcsContext& context() { return ctx_; }
+  /// The placement engine, shared with the controllers that start tasks.
+  Placer& placer() { return placer_; }
 
  private:
   EcsContext ctx_;

@@ -98,4 +98,18 @@ class Placer {
   std::unique_ptr<store::Subscription> watch_;
 };
 
+/// Places and commits up to `count` tasks described by a RunTask-shaped request (cluster,
+/// taskDefinition, group, startedBy, placementStrategy, placementConstraints, tags) with no limit
+/// on count and no error for an empty cluster: the answer is {tasks, failures} as RunTask's, so
+/// callers such as the service controller see why tasks could not be placed.
+Result<json::value> launch_tasks(EcsContext& ctx, Placer& placer, const json::object& request,
+                                 int count);
+
+/// Stops a task as StopTask does: a task no agent has taken stops at once; one an agent took gets
+/// desiredStatus STOPPED and its agent reports STOPPED. Returns the stored task after the change
+/// (unchanged if it was already stopping); a missing task is InvalidParameterException.
+Result<json::object> stop_task_record(EcsContext& ctx, const std::string& cluster,
+                                      const std::string& task_id, const std::string& stop_code,
+                                      const std::string& reason);
+
 }  // namespace berth::server::ecs

@@ -203,6 +203,21 @@ Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::obje
 
 }  // namespace
 
+Result<json::value> launch_tasks(EcsContext& ctx, Placer& placer, const json::object& in,
+                                 int count) {
+  BERTH_TRY(Launch l, prepare(ctx, in, count));
+  auto compiled = scheduler::compile(l.request);
+  if (!compiled.ok()) return invalid_parameter(compiled.error().message);
+  uint64_t seed = ctx.rng().next();
+  return placer.run(l.cluster, [&](PlacementView& view) -> Result<json::value> {
+    scheduler::Plan plan = view.index.place(*compiled, seed);
+    json::array failures;
+    for (const auto& f : plan.failures)
+      failures.push_back(json::object{{"arn", f.arn}, {"reason", f.reason}});
+    return commit_tasks(ctx, l, view, plan.placements, std::move(failures));
+  });
+}
+
 void register_run_task_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {
   s.add("RunTask",
         [&ctx, &placer](auto&, const json::object& in) { return run_task(ctx, placer, in); });

@@ -4,6 +4,7 @@
 
 #include "server/ecs/context.h"
 #include "server/ecs/paging.h"
+#include "server/ecs/placer.h"
 #include "server/ecs/task_records.h"
 
 namespace berth::server::ecs {
@@ -116,35 +117,48 @@ Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
   BERTH_TRY(std::string id, task_id_from(ctx, cluster, opt_string(in, "task").value_or("")));
   std::string reason(opt_string(in, "reason").value_or("Task stopped by user"));
   if (reason.size() > 255) return invalid_parameter("reason can be at most 255 characters.");
-  return with_retries([&]() -> Result<json::value> {
-    BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
-    (void)cluster_doc;
+  BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
+  (void)cluster_doc;
+  BERTH_TRY(json::object t, stop_task_record(ctx, cluster, id, "UserInitiated", reason));
+  return json::object{{"task", render_task(t, false)}};
+}
+
+}  // namespace
+
+Result<json::object> stop_task_record(EcsContext& ctx, const std::string& cluster,
+                                      const std::string& id, const std::string& stop_code,
+                                      const std::string& reason) {
+  json::object out;
+  auto r = with_retries([&]() -> Result<json::value> {
     std::string key = keys::task_prefix(cluster) + id;
     BERTH_TRY(auto doc, load_doc(ctx.store(), key));
     if (!doc) return invalid_parameter("The referenced task was not found.");
     json::object& t = doc->obj;
-    if (opt_string(t, "desiredStatus") == "STOPPED")
-      return json::object{{"task", render_task(t, false)}};
+    if (opt_string(t, "desiredStatus") == "STOPPED") {
+      out = t;
+      return json::value();
+    }
     const json::object* internal = opt_object(t, "_berth");
     bool acked = internal && opt_bool(*internal, "acked").value_or(false);
     if (!acked) {
       // No agent has taken the task yet: stop it here; its resources are free at once (they
       // are derived from the task records).
-      mark_stopped(t, ctx.now(), "UserInitiated", reason);
+      mark_stopped(t, ctx.now(), stop_code, reason);
     } else {
       // The agent that took the task stops its containers and reports STOPPED.
       t["desiredStatus"] = "STOPPED";
-      t["stopCode"] = "UserInitiated";
+      t["stopCode"] = stop_code;
       t["stoppedReason"] = reason;
       t["stoppingAt"] = ctx.now();
       t["version"] = opt_int(t, "version").value_or(0) + 1;
     }
     BERTH_CHECK(replace_doc(ctx.store(), key, t, doc->mod_revision));
-    return json::object{{"task", render_task(t, false)}};
+    out = t;
+    return json::value();
   });
+  if (!r.ok()) return r.error();
+  return out;
 }
-
-}  // namespace
 
 void register_task_actions(api::JsonService& s, EcsContext& ctx) {
   s.add("DescribeTasks", [&ctx](auto&, const json::object& in) { return describe_tasks(ctx, in); });

@@ -1,0 +1,494 @@
+#include "server/ecs/service_controller.h"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "server/ecs/service_records.h"
+
+namespace berth::server::ecs {
+
+namespace {
+
+// A service task as the controller sees it.
+struct TaskInfo {
+  std::string id, arn, deployment, instance, last, desired, health, stop_code, stopped_reason;
+  double started_at = -1;
+  bool live() const { return last != "STOPPED"; }
+  bool wanted() const { return live() && desired == "RUNNING"; }
+};
+
+// ECS sends the steady-state event again after six hours without change.
+constexpr double kSteadyEventInterval = 6 * 3600;
+// Tasks started per service per pass; a pass runs about every second, so this bounds one pass's
+// latency without limiting realistic scale-outs.
+constexpr int kMaxLaunchesPerPass = 500;
+
+std::string short_id(std::string_view arn) {
+  auto slash = arn.rfind('/');
+  return std::string(slash == std::string_view::npos ? arn : arn.substr(slash + 1));
+}
+
+std::string task_list(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : " ") + std::string("(task ") + id + ")";
+  return out;
+}
+
+std::string placement_reason(std::string_view reason) {
+  if (reason == "RESOURCE:MEMORY") return "has insufficient memory available";
+  if (reason == "RESOURCE:CPU") return "has insufficient CPU units available";
+  if (reason == "RESOURCE:PORTS" || reason == "RESOURCE:PORTS_TCP" || reason == "RESOURCE:PORTS_UDP")
+    return "is already using a port required by your task";
+  if (reason.starts_with("AGENT")) return "is not connected to its agent";
+  if (reason.starts_with("ATTRIBUTE")) return "is missing an attribute required by your task";
+  if (reason.starts_with("INACTIVE") || reason.starts_with("DRAINING")) return "is not ACTIVE";
+  return "did not meet all of its requirements (" + std::string(reason) + ")";
+}
+
+// A stopped task counts against the circuit breaker unless a user or the scheduler stopped it on
+// purpose (the scheduler's health-check stops do count).
+bool failed(const TaskInfo& t) {
+  if (t.live()) return false;
+  if (t.stopped_reason.starts_with("Task failed")) return true;
+  return t.stop_code != "UserInitiated" && t.stop_code != "ServiceSchedulerInitiated";
+}
+
+Status read_tasks(store::Store& store, const std::string& cluster,
+                  std::map<std::string, std::vector<TaskInfo>>& by_group) {
+  auto r = store.range({keys::task_prefix(cluster), "", 0});
+  if (!r.ok()) return store_failure(r.error());
+  for (const auto& kv : r->kvs) {
+    boost::system::error_code ec;
+    json::value v = json::parse(kv.value, ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    auto group = opt_string(o, "group").value_or("");
+    if (!group.starts_with("service:")) continue;
+    TaskInfo t;
+    t.arn = opt_string(o, "taskArn").value_or("");
+    t.id = short_id(t.arn);
+    t.deployment = opt_string(o, "startedBy").value_or("");
+    t.instance = opt_string(o, "containerInstanceArn").value_or("");
+    t.last = opt_string(o, "lastStatus").value_or("");
+    t.desired = opt_string(o, "desiredStatus").value_or("");
+    t.health = opt_string(o, "healthStatus").value_or("UNKNOWN");
+    t.stop_code = opt_string(o, "stopCode").value_or("");
+    t.stopped_reason = opt_string(o, "stoppedReason").value_or("");
+    if (auto* s = o.if_contains("startedAt"); s && s->is_number()) t.started_at = s->to_number<double>();
+    by_group[std::string(group.substr(8))].push_back(std::move(t));
+  }
+  return {};
+}
+
+class Pass {
+ public:
+  Pass(EcsContext& ctx, Placer& placer, std::string cluster, std::string name,
+       std::vector<TaskInfo> tasks)
+      : ctx_(ctx), placer_(placer), cluster_(std::move(cluster)), name_(std::move(name)),
+        key_(keys::service_prefix(cluster_) + name_), tasks_(std::move(tasks)), now_(ctx.now()) {}
+
+  Status run() {
+    BERTH_TRY(auto doc, load_doc(ctx_.store(), key_));
+    if (!doc) return {};
+    json::object s = doc->obj;
+    std::string status(opt_string(s, "status").value_or(""));
+    if (status != "ACTIVE" && status != "DRAINING") return {};
+    BERTH_CHECK(load_config(s));
+    update_state(s);
+    if (dump(s) != dump(doc->obj)) {
+      auto w = replace_doc(ctx_.store(), key_, s, doc->mod_revision);
+      if (!w.ok()) return w.error().code == store::Errc::conflict ? Status{} : w;  // next pass
+    }
+    if (opt_string(s, "status") == "INACTIVE") return {};
+    BERTH_CHECK(act(s));
+    return write_events();
+  }
+
+ private:
+  Status load_config(const json::object& s) {
+    desired_ = opt_int(s, "desiredCount").value_or(0);
+    const json::object* dc = opt_object(s, "deploymentConfiguration");
+    int64_t max_p = dc ? opt_int(*dc, "maximumPercent").value_or(200) : 200;
+    int64_t min_p = dc ? opt_int(*dc, "minimumHealthyPercent").value_or(100) : 100;
+    // ECS rounds maximumPercent down and minimumHealthyPercent up.
+    max_total_ = desired_ * max_p / 100;
+    min_healthy_ = (desired_ * min_p + 99) / 100;
+    if (dc) {
+      if (const json::object* cb = opt_object(*dc, "deploymentCircuitBreaker")) {
+        breaker_ = opt_bool(*cb, "enable").value_or(false);
+        rollback_ = opt_bool(*cb, "rollback").value_or(false);
+      }
+    }
+    grace_ = static_cast<double>(opt_int(s, "healthCheckGracePeriodSeconds").value_or(0));
+    for (const auto& d : s.at("deployments").as_array()) {
+      std::string td(opt_string(d.as_object(), "taskDefinition").value_or(""));
+      if (has_health_check_.contains(td)) continue;
+      BERTH_TRY(auto def, find_task_definition(ctx_, td));
+      bool hc = false;
+      if (def) {
+        for (const auto& c : def->at("containerDefinitions").as_array())
+          hc |= c.as_object().contains("healthCheck");
+      }
+      has_health_check_[td] = hc;
+    }
+    return {};
+  }
+
+  bool healthy(const TaskInfo& t, const std::string& td) const {
+    if (t.last != "RUNNING" || t.desired != "RUNNING" || t.started_at < 0) return false;
+    if (now_ - t.started_at < grace_) return false;
+    auto it = has_health_check_.find(td);
+    return it == has_health_check_.end() || !it->second || t.health == "HEALTHY";
+  }
+
+  std::string deployment_td(const std::string& id) const { return td_of_.contains(id) ? td_of_.at(id) : ""; }
+
+  // Counts, retired deployments, rollout states, the circuit breaker and the steady state: all
+  // derived from the record and the tasks, written before any task is started or stopped.
+  void update_state(json::object& s) {
+    json::array& deployments = s["deployments"].as_array();
+    auto index_tasks = [&] {
+      td_of_.clear();
+      for (const auto& d : deployments) {
+        const auto& o = d.as_object();
+        td_of_[std::string(o.at("id").as_string())] = std::string(o.at("taskDefinition").as_string());
+      }
+    };
+    index_tasks();
+    // Circuit breaker on the PRIMARY deployment while it rolls out.
+    if (!deployments.empty()) {
+      auto& p = deployments.front().as_object();
+      std::string id(p.at("id").as_string());
+      if (opt_string(p, "rolloutState") == "IN_PROGRESS") {
+        int64_t n = 0;
+        for (const auto& t : tasks_) n += t.deployment == id && failed(t);
+        int64_t failed_tasks = std::max(n, opt_int(p, "failedTasks").value_or(0));
+        if (failed_tasks != opt_int(p, "failedTasks").value_or(0)) {
+          p["failedTasks"] = failed_tasks;
+          p["updatedAt"] = now_;
+        }
+        int64_t threshold = std::clamp<int64_t>((desired_ + 1) / 2, 3, 200);
+        if (breaker_ && failed_tasks >= threshold) {
+          p["rolloutState"] = "FAILED";
+          p["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start.";
+          p["updatedAt"] = now_;
+          events_.push_back("(service " + name_ + ") (deployment " + id +
+                            ") deployment failed: tasks failed to start.");
+          const json::object* internal = opt_object(s, "_berth");
+          const json::object* last = internal ? opt_object(*internal, "lastCompleted") : nullptr;
+          if (rollback_ && last && last->at("taskDefinition") != p.at("taskDefinition")) {
+            p["status"] = "ACTIVE";
+            s["taskDefinition"] = last->at("taskDefinition");
+            json::object d = new_deployment(ctx_, s);
+            d["rolloutStateReason"] = "ECS deployment circuit breaker: rolling back to deploymentId " +
+                                      std::string(last->at("id").as_string()) + ".";
+            events_.push_back("(service " + name_ + ") rolling back to deployment " +
+                              std::string(last->at("id").as_string()) + ".");
+            deployments.insert(deployments.begin(), std::move(d));
+            index_tasks();
+          }
+        }
+      }
+    }
+    // Per-deployment counts; old deployments without tasks are retired (INACTIVE, dropped).
+    int64_t running = 0, pending = 0;
+    for (const auto& t : tasks_) {
+      if (!t.wanted()) continue;
+      running += t.last == "RUNNING";
+      pending += t.last != "RUNNING";
+    }
+    bool orphans = false;
+    for (const auto& t : tasks_) orphans |= t.live() && !td_of_.contains(t.deployment);
+    json::array kept;
+    for (size_t i = 0; i < deployments.size(); ++i) {
+      auto& d = deployments[i].as_object();
+      std::string id(d.at("id").as_string());
+      int64_t r = 0, p = 0, live = 0;
+      for (const auto& t : tasks_) {
+        if (t.deployment != id) continue;
+        live += t.live();
+        if (!t.wanted()) continue;
+        r += t.last == "RUNNING";
+        p += t.last != "RUNNING";
+      }
+      if (i > 0 && live == 0) continue;
+      int64_t want = i == 0 ? desired_ : r + p;
+      if (opt_int(d, "runningCount") != r || opt_int(d, "pendingCount") != p ||
+          opt_int(d, "desiredCount") != want) {
+        d["runningCount"] = r;
+        d["pendingCount"] = p;
+        d["desiredCount"] = want;
+        d["updatedAt"] = now_;
+      }
+      if (i > 0) d["status"] = "ACTIVE";
+      kept.push_back(std::move(d));
+    }
+    deployments = std::move(kept);
+    index_tasks();
+    s["runningCount"] = running;
+    s["pendingCount"] = pending;
+    if (opt_string(s, "status") == "DRAINING") {
+      bool any = false;
+      for (const auto& t : tasks_) any |= t.live();
+      if (!any) s["status"] = "INACTIVE";
+      return;
+    }
+    // The PRIMARY completes once it alone serves desiredCount healthy tasks.
+    auto& p = deployments.front().as_object();
+    std::string pid(p.at("id").as_string());
+    int64_t primary_healthy = 0, primary_live = 0;
+    for (const auto& t : tasks_) {
+      if (t.deployment != pid) continue;
+      primary_live += t.live();
+      primary_healthy += healthy(t, deployment_td(pid));
+    }
+    bool alone = deployments.size() == 1 && !orphans;
+    if (opt_string(p, "rolloutState") == "IN_PROGRESS" && alone && primary_healthy == desired_ &&
+        primary_live == desired_) {
+      p["rolloutState"] = "COMPLETED";
+      p["rolloutStateReason"] = "ECS deployment " + pid + " completed.";
+      p["updatedAt"] = now_;
+      events_.push_back("(service " + name_ + ") (deployment " + pid + ") deployment completed.");
+      json::object& internal = s["_berth"].is_object() ? s["_berth"].as_object()
+                                                        : s["_berth"].emplace_object();
+      internal["lastCompleted"] = json::object{{"id", pid}, {"taskDefinition", p.at("taskDefinition")}};
+    }
+    json::object& internal = s["_berth"].is_object() ? s["_berth"].as_object()
+                                                      : s["_berth"].emplace_object();
+    bool steady = alone && running == desired_ && pending == 0 && primary_live == desired_;
+    if (steady) {
+      double last = internal.contains("steadyEventAt") ? internal.at("steadyEventAt").to_number<double>() : -1;
+      if (!opt_bool(internal, "steady").value_or(false) || now_ - last >= kSteadyEventInterval) {
+        events_.push_back("(service " + name_ + ") has reached a steady state.");
+        internal["steady"] = true;
+        internal["steadyEventAt"] = now_;
+      }
+    } else if (opt_bool(internal, "steady").value_or(false)) {
+      internal["steady"] = false;
+    }
+    // Events decided here go in with the state change, in the order they happened.
+    for (auto& e : events_) add_service_event(ctx_, s, std::move(e));
+    events_.clear();
+  }
+
+  Status stop(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped) {
+    BERTH_TRY(json::object rec, stop_task_record(ctx_, cluster_, t.id, "ServiceSchedulerInitiated", reason));
+    if (opt_string(rec, "lastStatus") == "STOPPED") --live_total_;
+    stopped.push_back(t.id);
+    return {};
+  }
+
+  // Picks `n` of `candidates` to stop: not yet RUNNING first, then from the instance that holds
+  // the most of the service's tasks (keeping the service spread), newest first.
+  std::vector<const TaskInfo*> choose_victims(std::vector<const TaskInfo*> candidates, int64_t n) {
+    std::vector<const TaskInfo*> out;
+    std::map<std::string, int> per_instance;
+    for (const auto& t : tasks_) per_instance[t.instance] += t.wanted();
+    while (static_cast<int64_t>(out.size()) < n && !candidates.empty()) {
+      auto best = candidates.begin();
+      for (auto it = candidates.begin(); it != candidates.end(); ++it) {
+        bool it_pending = (*it)->last != "RUNNING", best_pending = (*best)->last != "RUNNING";
+        if (it_pending != best_pending) {
+          if (it_pending) best = it;
+          continue;
+        }
+        int a = per_instance[(*it)->instance], b = per_instance[(*best)->instance];
+        if (a > b || (a == b && (*it)->started_at > (*best)->started_at)) best = it;
+      }
+      --per_instance[(*best)->instance];
+      out.push_back(*best);
+      candidates.erase(best);
+    }
+    return out;
+  }
+
+  Status act(const json::object& s) {
+    const json::array& deployments = s.at("deployments").as_array();
+    std::vector<std::string> stopped;
+    live_total_ = 0;
+    for (const auto& t : tasks_) live_total_ += t.live();
+    if (opt_string(s, "status") == "DRAINING") {
+      for (const auto& t : tasks_) {
+        if (t.wanted()) BERTH_CHECK(stop(t, "Service is being deleted", stopped));
+      }
+      return note_stopped(stopped);
+    }
+    const auto& primary = deployments.front().as_object();
+    std::string pid(primary.at("id").as_string());
+    std::string ptd(primary.at("taskDefinition").as_string());
+    bool primary_failed = opt_string(primary, "rolloutState") == "FAILED";
+    // Tasks whose containers fail their health checks are replaced.
+    for (const auto& t : tasks_) {
+      if (t.wanted() && t.last == "RUNNING" && t.health == "UNHEALTHY" && t.started_at >= 0 &&
+          now_ - t.started_at >= grace_) {
+        BERTH_CHECK(stop(t, "Task failed container health checks", stopped));
+        stopped_ids_.insert(t.id);
+      }
+    }
+    int64_t healthy_total = 0;
+    std::vector<const TaskInfo*> old_healthy, old_other, primary_wanted;
+    for (const auto& t : tasks_) {
+      if (stopped_ids_.contains(t.id) || !t.wanted()) continue;
+      bool h = healthy(t, deployment_td(t.deployment));
+      healthy_total += h;
+      if (t.deployment == pid) primary_wanted.push_back(&t);
+      else (h ? old_healthy : old_other).push_back(&t);
+    }
+    if (!primary_failed) {
+      // Old deployments: tasks not yet healthy go at once; healthy ones as far as
+      // minimumHealthyPercent allows.
+      for (const TaskInfo* t : old_other) BERTH_CHECK(stop(*t, "Deployment replaced", stopped));
+      int64_t can_stop = std::max<int64_t>(0, healthy_total - min_healthy_);
+      for (const TaskInfo* t : choose_victims(old_healthy, can_stop))
+        BERTH_CHECK(stop(*t, "Deployment replaced", stopped));
+    }
+    int64_t primary_count = static_cast<int64_t>(primary_wanted.size());
+    if (primary_count > desired_) {
+      for (const TaskInfo* t : choose_victims(primary_wanted, primary_count - desired_))
+        BERTH_CHECK(stop(*t, "Scaling activity initiated by (deployment " + pid + ")", stopped));
+    }
+    BERTH_CHECK(note_stopped(stopped));
+    if (primary_failed) return {};
+    int64_t start = std::min({desired_ - primary_count, max_total_ - live_total_,
+                              int64_t{kMaxLaunchesPerPass}});
+    if (start <= 0) return {};
+    json::object req{{"cluster", cluster_},
+                     {"taskDefinition", ptd},
+                     {"group", "service:" + name_},
+                     {"startedBy", pid},
+                     {"placementStrategy", s.at("placementStrategy")},
+                     {"placementConstraints", s.at("placementConstraints")}};
+    BERTH_TRY(json::value out, launch_tasks(ctx_, placer_, req, static_cast<int>(start)));
+    std::vector<std::string> started;
+    for (const auto& t : out.at("tasks").as_array())
+      started.push_back(short_id(t.at("taskArn").as_string()));
+    if (!started.empty()) {
+      events_.push_back("(service " + name_ + ") has started " + std::to_string(started.size()) +
+                        " tasks: " + task_list(started) + ".");
+    }
+    if (static_cast<int64_t>(started.size()) < start) {
+      const json::array& failures = out.at("failures").as_array();
+      std::string why =
+          failures.empty()
+              ? "Reason: No Container Instances were found in your cluster."
+              : "The closest matching (container-instance " +
+                    short_id(failures.front().at("arn").as_string()) + ") " +
+                    placement_reason(failures.front().at("reason").as_string()) + ".";
+      std::string msg = "(service " + name_ +
+                        ") was unable to place a task because no container instance met all of "
+                        "its requirements. " + why +
+                        " For more information, see the Troubleshooting section.";
+      // Not repeated while nothing else happens, so a stuck service does not flood its events.
+      const json::array* ev = opt_array(s, "events");
+      bool repeat = ev && !ev->empty() && ev->front().at("message").as_string() == msg;
+      if (!repeat) events_.push_back(std::move(msg));
+    }
+    return {};
+  }
+
+  Status note_stopped(const std::vector<std::string>& stopped) {
+    if (!stopped.empty()) {
+      events_.push_back("(service " + name_ + ") has stopped " + std::to_string(stopped.size()) +
+                        " running tasks: " + task_list(stopped) + ".");
+    }
+    return {};
+  }
+
+  Status write_events() {
+    if (events_.empty()) return {};
+    auto r = with_retries([&]() -> Result<json::value> {
+      BERTH_TRY(auto doc, load_doc(ctx_.store(), key_));
+      if (!doc) return json::value();
+      for (const auto& e : events_) add_service_event(ctx_, doc->obj, e);
+      BERTH_CHECK(replace_doc(ctx_.store(), key_, doc->obj, doc->mod_revision));
+      return json::value();
+    });
+    if (!r.ok()) return r.error();
+    return {};
+  }
+
+  EcsContext& ctx_;
+  Placer& placer_;
+  std::string cluster_, name_, key_;
+  std::vector<TaskInfo> tasks_;
+  double now_;
+  int64_t desired_ = 0, max_total_ = 0, min_healthy_ = 0, live_total_ = 0;
+  bool breaker_ = false, rollback_ = false;
+  double grace_ = 0;
+  std::map<std::string, bool> has_health_check_;  // by task definition ARN
+  std::map<std::string, std::string> td_of_;      // deployment id -> task definition ARN
+  std::set<std::string> stopped_ids_;
+  std::vector<std::string> events_;
+};
+
+}  // namespace
+
+Status ServiceController::reconcile_service(const std::string& cluster, const std::string& name) {
+  std::map<std::string, std::vector<TaskInfo>> by_group;
+  BERTH_CHECK(read_tasks(ctx_.store(), cluster, by_group));
+  return Pass(ctx_, placer_, cluster, name, std::move(by_group[name])).run();
+}
+
+Status ServiceController::reconcile_once() {
+  Status first;
+  auto clusters = ctx_.store().range({std::string(keys::kClusters), "", 0});
+  if (!clusters.ok()) return store_failure(clusters.error());
+  for (const auto& c : clusters->kvs) {
+    std::string cluster = c.key.substr(keys::kClusters.size());
+    auto services = ctx_.store().range({keys::service_prefix(cluster), "", 0});
+    if (!services.ok()) return store_failure(services.error());
+    if (services->kvs.empty()) continue;
+    std::map<std::string, std::vector<TaskInfo>> by_group;
+    BERTH_CHECK(read_tasks(ctx_.store(), cluster, by_group));
+    for (const auto& kv : services->kvs) {
+      if (kv.value.find("\"status\":\"INACTIVE\"") != std::string::npos) continue;  // fast skip
+      std::string name = kv.key.substr(keys::service_prefix(cluster).size());
+      auto r = Pass(ctx_, placer_, cluster, name, std::move(by_group[name])).run();
+      if (!r.ok() && first.ok()) first = r;
+    }
+  }
+  return first;
+}
+
+void ServiceController::start(std::chrono::milliseconds period) {
+  auto poke = [this](const std::vector<store::Event>&, int64_t) {
+    {
+      std::lock_guard lock(mu_);
+      dirty_ = true;
+    }
+    cv_.notify_all();
+  };
+  services_watch_ = ctx_.store().watch("services/", poke);
+  tasks_watch_ = ctx_.store().watch("tasks/", poke);
+  thread_ = std::thread([this, period] {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, period, [this] { return stop_ || dirty_; });
+      if (stop_) break;
+      dirty_ = false;
+      lock.unlock();
+      if (auto r = reconcile_once(); !r.ok()) {
+        std::fprintf(stderr, "berth: service controller: %s\n", r.error().message.c_str());
+      }
+      // Coalesces the burst of changes a pass (and the agents' reports) make into one next pass.
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      lock.lock();
+    }
+  });
+}
+
+void ServiceController::stop() {
+  services_watch_.reset();
+  tasks_watch_.reset();
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace berth::server::ecs

@@ -1,0 +1,56 @@
+#pragma once
+// ServiceController: the reconcile loop of REPLICA services. For every ACTIVE or DRAINING service
+// it reads the service record and the service's tasks (group "service:NAME"; a deployment's
+// tasks are those started by its id) from the store, and moves actual towards desired:
+//   - replaces tasks that stopped and stops tasks whose containers report UNHEALTHY;
+//   - scales out and in to desiredCount (scale-in stops PENDING tasks first, then tasks on the
+//     instance holding the most of the service's tasks, so the spread is kept);
+//   - rolls a new deployment out within maximumPercent (RUNNING+PENDING, stopping tasks included)
+//     and minimumHealthyPercent (healthy = RUNNING, past healthCheckGracePeriodSeconds and HEALTHY
+//     where containers have health checks) of desiredCount;
+//   - retires drained deployments, marks the PRIMARY COMPLETED, trips the circuit breaker (and
+//     rolls back to the last COMPLETED deployment), and writes ECS's events;
+//   - drains a DRAINING (deleted) service and then marks it INACTIVE.
+// Every decision is recomputed from the store on each pass (the controller keeps no state of its
+// own), so a restarted server finishes a deployment where the last one stopped.
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "server/ecs/context.h"
+#include "server/ecs/placer.h"
+
+namespace berth::server::ecs {
+
+class ServiceController {
+ public:
+  ServiceController(EcsContext& ctx, Placer& placer) : ctx_(ctx), placer_(placer) {}
+  ~ServiceController() { stop(); }
+
+  /// One pass over every cluster's services. Errors of one service do not stop the others; the
+  /// first one is returned.
+  Status reconcile_once();
+
+  /// Reconciles one service (exposed for tests).
+  Status reconcile_service(const std::string& cluster, const std::string& name);
+
+  /// Runs reconcile_once() on a thread every `period` and soon after any change under
+  /// services/ or tasks/.
+  void start(std::chrono::milliseconds period = std::chrono::seconds(1));
+  void stop();
+
+ private:
+  EcsContext& ctx_;
+  Placer& placer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool dirty_ = false;
+  std::thread thread_;
+  std::unique_ptr<store::Subscription> services_watch_, tasks_watch_;
+};
+
+}  // namespace berth::server::ecs
