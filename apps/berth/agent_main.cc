@@ -27,6 +27,18 @@ namespace berth::apps {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
+Result<api::AccessKey> load_access_key(const std::string& path, const std::string& profile) {
+  auto store = api::CredentialStore::load(path);
+  if (!store.ok()) return store.error();
+  const api::AccessKey* key = store->profile(profile);
+  if (key == nullptr) {
+    return Error(
+        std::make_error_code(std::errc::invalid_argument),
+        "no profile " + (profile.empty() ? std::string("with a key") : profile) + " in " + path);
+  }
+  return *key;
+}
+
 std::atomic<bool>& stop_requested() {
   static std::atomic<bool> flag{false};
   return flag;
@@ -42,43 +54,6 @@ void install_stop_handlers() {
 }
 
 namespace {
-
-// The profile's key from an AWS shared-credentials file ([profile] sections).
-Result<api::AccessKey> load_key(const std::string& path, const std::string& profile) {
-  std::ifstream in(path);
-  if (!in)
-    return Error(std::make_error_code(std::errc::no_such_file_or_directory), "cannot read " + path);
-  std::map<std::string, api::AccessKey> keys;
-  std::vector<std::string> order;
-  std::string line, section;
-  auto trim = [](std::string s) {
-    s.erase(0, s.find_first_not_of(" \t\r"));
-    s.erase(s.find_last_not_of(" \t\r") + 1);
-    return s;
-  };
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      section = trim(line.substr(1, line.size() - 2));
-      if (!keys.contains(section)) order.push_back(section);
-      keys[section].profile = section;
-      continue;
-    }
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
-    if (k == "aws_access_key_id") keys[section].access_key_id = v;
-    if (k == "aws_secret_access_key") keys[section].secret_access_key = v;
-  }
-  std::string want = profile.empty() && !order.empty() ? order.front() : profile;
-  auto it = keys.find(want);
-  if (it == keys.end() || it->second.access_key_id.empty()) {
-    return Error(std::make_error_code(std::errc::invalid_argument),
-                 "no profile " + want + " in " + path);
-  }
-  return it->second;
-}
 
 // `HOST=FILE` of --registry-auth: FILE holds `username:password` (one line) and must not be
 // readable by anyone but its owner, as the password would otherwise leak to every local user.
@@ -196,7 +171,7 @@ int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
     std::fprintf(stderr, "berth agent: %s\n", endpoint.error().message.c_str());
     return 2;
   }
-  auto key = load_key(f.credentials, f.profile);
+  auto key = load_access_key(f.credentials, f.profile);
   if (!key.ok()) {
     std::fprintf(stderr, "berth agent: %s\n", key.error().message.c_str());
     return 2;

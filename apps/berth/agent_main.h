@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "api/credentials.h"
+#include "common/result.h"
+
 namespace berth::apps {
 
 struct AgentFlags {
@@ -35,6 +38,9 @@ int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
 /// Adds the subcommands; `run` is set to the chosen one's entry point.
 void add_agent_command(CLI::App& app, std::function<int()>& run);
 void add_dev_command(CLI::App& app, std::function<int()>& run);
+
+/// The signing key of `profile` (empty: the first) in an AWS shared-credentials file.
+Result<api::AccessKey> load_access_key(const std::string& path, const std::string& profile);
 
 /// SIGINT/SIGTERM set this (installed by the commands).
 std::atomic<bool>& stop_requested();

@@ -18,11 +18,13 @@
 #include "api/sigv4.h"
 #include "common/clock.h"
 #include "common/random.h"
+#include "drain_main.h"
 #include "server/ecs/agent_sessions.h"
 #include "server/ecs/ecs_service.h"
 #include "server/ecs/janitor.h"
 #include "server/ecs/service_controller.h"
 #include "server/http_server.h"
+#include "sim_main.h"
 #include "store/store.h"
 
 namespace {
@@ -43,6 +45,8 @@ struct ServerFlags {
   // agentConnected=false. 30 s, as the ECS agent's heartbeat window; pings go out every third of
   // it, so three unanswered pings are needed before giving up.
   int agent_heartbeat_timeout_ms = 30'000;
+  // A service task whose instance's agent stays disconnected this long is replaced elsewhere.
+  int agent_lost_grace_seconds = 300;
 };
 
 // Runs `fn` every `period` on its own thread until destroyed.
@@ -159,7 +163,8 @@ int run_server(const ServerFlags& f) {
     }
   });
   // Keeps every service's tasks at its desired state (ticks every second and on store changes).
-  berth::server::ecs::ServiceController service_controller(ecs.context(), ecs.placer());
+  berth::server::ecs::ServiceController service_controller(
+      ecs.context(), ecs.placer(), std::chrono::seconds(f.agent_lost_grace_seconds));
   service_controller.start();
   http.run(/*handle_signals=*/true);
   std::printf("berth server stopped\n");
@@ -193,8 +198,9 @@ int main(int argc, char** argv) {
   server->add_option("--body-timeout-ms", sf.body_timeout_ms, "Request body read timeout")
       ->capture_default_str();
   server->add_flag("--insecure-no-auth", sf.no_auth, "Accept unsigned requests (testing only)");
-  server->add_option("--task-retention-seconds", sf.task_retention_seconds,
-                     "How long STOPPED tasks stay describable")
+  server
+      ->add_option("--task-retention-seconds", sf.task_retention_seconds,
+                   "How long STOPPED tasks stay describable")
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 24 * 3600));
   server
@@ -203,10 +209,17 @@ int main(int argc, char** argv) {
                    "third of it")
       ->capture_default_str()
       ->check(CLI::Range(300, 3'600'000));
+  server
+      ->add_option("--agent-lost-grace-seconds", sf.agent_lost_grace_seconds,
+                   "Replace service tasks of an instance whose agent stays disconnected this long")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 7 * 24 * 3600));
 
   std::function<int()> run_other;
   berth::apps::add_agent_command(app, run_other);
   berth::apps::add_dev_command(app, run_other);
+  berth::apps::add_sim_command(app, run_other);
+  berth::apps::add_drain_command(app, run_other);
 
   CLI11_PARSE(app, argc, argv);
   if (*server) return run_server(sf);

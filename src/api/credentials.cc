@@ -187,7 +187,16 @@ Result<AccessKey> CredentialStore::create_file(const std::string& path,
 
 void CredentialStore::add(AccessKey key) {
   std::string id = key.access_key_id;
+  if (!keys_.contains(id)) order_.push_back(id);
   keys_.insert_or_assign(std::move(id), std::move(key));
+}
+
+const AccessKey* CredentialStore::profile(std::string_view name) const {
+  for (const auto& id : order_) {
+    const AccessKey& k = keys_.at(id);
+    if (name.empty() || k.profile == name) return &k;
+  }
+  return nullptr;
 }
 
 const AccessKey* CredentialStore::find(std::string_view access_key_id) const {

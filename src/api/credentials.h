@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "common/result.h"
 
@@ -42,9 +43,13 @@ class CredentialStore {
   /// nullptr when the key id is unknown.
   const AccessKey* find(std::string_view access_key_id) const;
   size_t size() const { return keys_.size(); }
+  /// The key of a profile; an empty name means the first profile of the file (clients such as the
+  /// agent sign with one key). nullptr when there is no such profile.
+  const AccessKey* profile(std::string_view name) const;
 
  private:
   std::map<std::string, AccessKey, std::less<>> keys_;
+  std::vector<std::string> order_;  // access key ids in the order they were added
 };
 
 }  // namespace berth::api

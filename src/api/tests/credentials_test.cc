@@ -150,3 +150,21 @@ TEST(CredentialsTest, LoadReportsMissingFile) {
 
 }  // namespace
 }  // namespace berth::api
+
+namespace berth::api {
+namespace {
+
+TEST(CredentialStoreProfiles, FindsByNameAndFirstInFileOrder) {
+  auto store = CredentialStore::parse(
+      "[zeta]\naws_access_key_id = AKIAZ\naws_secret_access_key = z\n"
+      "[alpha]\naws_access_key_id = AKIAA\naws_secret_access_key = a\n");
+  ASSERT_TRUE(store.ok());
+  ASSERT_NE(store->profile("alpha"), nullptr);
+  EXPECT_EQ(store->profile("alpha")->access_key_id, "AKIAA");
+  // Empty means the first profile as written, not the first in key order.
+  EXPECT_EQ(store->profile("")->access_key_id, "AKIAZ");
+  EXPECT_EQ(store->profile("nope"), nullptr);
+}
+
+}  // namespace
+}  // namespace berth::api

@@ -221,7 +221,16 @@ Status AgentSessions::set_connected(const Key& key, bool connected) {
     }
     doc->obj["agentConnected"] = connected;
     // Remember that this instance's connection state comes from a channel (see the constructor).
-    if (connected) doc->obj["_berth"] = json::object{{"channel", true}};
+    // and when it went away: the service controller treats its service tasks as lost once the
+    // agent has stayed away past a grace period.
+    if (connected) {
+      doc->obj["_berth"] = json::object{{"channel", true}};
+    } else {
+      json::object internal = doc->obj["_berth"].is_object() ? doc->obj["_berth"].as_object()
+                                                              : json::object{};
+      internal["disconnectedAt"] = ctx_.now();
+      doc->obj["_berth"] = std::move(internal);
+    }
     doc->obj["version"] = opt_int(doc->obj, "version").value_or(0) + 1;
     BERTH_CHECK(replace_doc(ctx_.store(), keys::instance(key.first, key.second), doc->obj,
                             doc->mod_revision));

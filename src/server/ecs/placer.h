@@ -105,6 +105,11 @@ class Placer {
 Result<json::value> launch_tasks(EcsContext& ctx, Placer& placer, const json::object& request,
                                  int count);
 
+/// Places one task of a RunTask-shaped request on each of the named instances (ids or ARNs), as
+/// StartTask does but with no limit on their number: {tasks, failures}.
+Result<json::value> launch_tasks_on(EcsContext& ctx, Placer& placer, const json::object& request,
+                                    const std::vector<std::string>& instance_ids);
+
 /// Stops a task as StopTask does: a task no agent has taken stops at once; one an agent took gets
 /// desiredStatus STOPPED and its agent reports STOPPED. Returns the stored task after the change
 /// (unchanged if it was already stopping); a missing task is InvalidParameterException.

@@ -149,13 +149,10 @@ Result<json::value> run_task(EcsContext& ctx, Placer& placer, const json::object
   });
 }
 
-Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::object& in) {
-  const json::array* refs = opt_array(in, "containerInstances");
-  if (refs == nullptr || refs->empty() || refs->size() > 10) {
-    return invalid_parameter("containerInstances must list 1 to 10 container instances.");
-  }
-  BERTH_TRY(Launch l, prepare(ctx, in, 1));
-  // The caller chose the instances: no ranking, but resources and constraints still apply.
+// Places one task of `l` on each named instance (no ranking; resources and constraints still
+// apply); instances that are missing, not ACTIVE or refuse the task become failures.
+Result<json::value> place_on(EcsContext& ctx, Placer& placer, Launch& l,
+                             const std::vector<std::string>& refs) {
   l.request.strategies = {{"random", ""}};
   auto compiled = scheduler::compile(l.request);
   if (!compiled.ok()) return invalid_parameter(compiled.error().message);
@@ -163,8 +160,7 @@ Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::obje
     std::vector<size_t> slots;
     json::array failures;
     std::map<size_t, scheduler::InstanceView> working;  // consumed as tasks are added
-    for (const auto& ref : *refs) {
-      std::string_view r = ref.as_string();
+    for (const auto& r : refs) {
       auto id = container_instance_id_from(ctx, l.cluster, r);
       size_t slot = view.ids.size();
       if (id.ok()) {
@@ -174,8 +170,7 @@ Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::obje
       }
       if (slot == view.ids.size() || !view.index.instance(slot).active) {
         failures.push_back(
-            json::object{{"arn", r.starts_with("arn:") ? std::string(r)
-                                                       : ctx.container_instance_arn(l.cluster, r)},
+            json::object{{"arn", r.starts_with("arn:") ? r : ctx.container_instance_arn(l.cluster, r)},
                          {"reason", "MISSING"}});
         continue;
       }
@@ -201,6 +196,17 @@ Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::obje
   });
 }
 
+Result<json::value> start_task(EcsContext& ctx, Placer& placer, const json::object& in) {
+  const json::array* refs = opt_array(in, "containerInstances");
+  if (refs == nullptr || refs->empty() || refs->size() > 10) {
+    return invalid_parameter("containerInstances must list 1 to 10 container instances.");
+  }
+  BERTH_TRY(Launch l, prepare(ctx, in, 1));
+  std::vector<std::string> names;
+  for (const auto& r : *refs) names.emplace_back(r.as_string());
+  return place_on(ctx, placer, l, names);
+}
+
 }  // namespace
 
 Result<json::value> launch_tasks(EcsContext& ctx, Placer& placer, const json::object& in,
@@ -216,6 +222,12 @@ Result<json::value> launch_tasks(EcsContext& ctx, Placer& placer, const json::ob
       failures.push_back(json::object{{"arn", f.arn}, {"reason", f.reason}});
     return commit_tasks(ctx, l, view, plan.placements, std::move(failures));
   });
+}
+
+Result<json::value> launch_tasks_on(EcsContext& ctx, Placer& placer, const json::object& request,
+                                    const std::vector<std::string>& instance_ids) {
+  BERTH_TRY(Launch l, prepare(ctx, request, 1));
+  return place_on(ctx, placer, l, instance_ids);
 }
 
 void register_run_task_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {

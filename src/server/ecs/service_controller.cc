@@ -6,7 +6,9 @@
 #include <map>
 #include <set>
 
+#include "scheduler/query.h"
 #include "server/ecs/service_records.h"
+#include "server/ecs/task_records.h"
 
 namespace berth::server::ecs {
 
@@ -19,6 +21,24 @@ struct TaskInfo {
   bool live() const { return last != "STOPPED"; }
   bool wanted() const { return live() && desired == "RUNNING"; }
 };
+
+// A container instance as the controller sees it (from its record in the store).
+struct InstanceInfo {
+  std::string status;
+  bool connected = true;
+  double disconnected_at = -1;  // _berth.disconnectedAt, set by AgentSessions
+};
+
+// What one pass over a cluster shares between its services.
+struct ClusterInfo {
+  std::map<std::string, InstanceInfo> instances;      // by ARN
+  std::vector<scheduler::InstanceView> views;         // the Placer's, for DAEMON constraints
+  double lost_grace = 300;
+};
+
+// ECS's stoppedReason for service tasks stopped by an instance drain.
+constexpr std::string_view kDrainReason = "Task stopped during instance draining";
+constexpr std::string_view kLostReason = "Task stopped because its container instance lost its agent";
 
 // ECS sends the steady-state event again after six hours without change.
 constexpr double kSteadyEventInterval = 6 * 3600;
@@ -83,12 +103,33 @@ Status read_tasks(store::Store& store, const std::string& cluster,
   return {};
 }
 
+Status read_instances(store::Store& store, const std::string& cluster, ClusterInfo& out) {
+  auto r = store.range({"instances/" + cluster + "/", "", 0});
+  if (!r.ok()) return store_failure(r.error());
+  for (const auto& kv : r->kvs) {
+    boost::system::error_code ec;
+    json::value v = json::parse(kv.value, ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    InstanceInfo i;
+    i.status = opt_string(o, "status").value_or("");
+    i.connected = opt_bool(o, "agentConnected").value_or(false);
+    if (const json::object* internal = opt_object(o, "_berth")) {
+      if (auto* d = internal->if_contains("disconnectedAt"); d && d->is_number())
+        i.disconnected_at = d->to_number<double>();
+    }
+    out.instances[std::string(opt_string(o, "containerInstanceArn").value_or(""))] = i;
+  }
+  return {};
+}
+
 class Pass {
  public:
-  Pass(EcsContext& ctx, Placer& placer, std::string cluster, std::string name,
-       std::vector<TaskInfo> tasks)
-      : ctx_(ctx), placer_(placer), cluster_(std::move(cluster)), name_(std::move(name)),
-        key_(keys::service_prefix(cluster_) + name_), tasks_(std::move(tasks)), now_(ctx.now()) {}
+  Pass(EcsContext& ctx, Placer& placer, const ClusterInfo& info, std::string cluster,
+       std::string name, std::vector<TaskInfo> tasks)
+      : ctx_(ctx), placer_(placer), info_(info), cluster_(std::move(cluster)),
+        name_(std::move(name)), key_(keys::service_prefix(cluster_) + name_),
+        tasks_(std::move(tasks)), now_(ctx.now()) {}
 
   Status run() {
     BERTH_TRY(auto doc, load_doc(ctx_.store(), key_));
@@ -108,7 +149,12 @@ class Pass {
   }
 
  private:
-  Status load_config(const json::object& s) {
+  Status load_config(json::object& s) {
+    daemon_ = opt_string(s, "schedulingStrategy") == "DAEMON";
+    if (daemon_) {
+      BERTH_CHECK(find_daemon_instances(s));
+      if (opt_string(s, "status") == "ACTIVE") s["desiredCount"] = static_cast<int64_t>(daemon_instances_.size());
+    }
     desired_ = opt_int(s, "desiredCount").value_or(0);
     const json::object* dc = opt_object(s, "deploymentConfiguration");
     int64_t max_p = dc ? opt_int(*dc, "maximumPercent").value_or(200) : 200;
@@ -134,6 +180,58 @@ class Pass {
       }
       has_health_check_[td] = hc;
     }
+    return {};
+  }
+
+  // DAEMON: the ACTIVE instances that meet the service's memberOf constraints.
+  Status find_daemon_instances(const json::object& s) {
+    std::vector<scheduler::Expression> rules;
+    if (const json::array* cs = opt_array(s, "placementConstraints")) {
+      for (const auto& c : *cs) {
+        auto expr = opt_string(c.as_object(), "expression");
+        if (opt_string(c.as_object(), "type") != "memberOf" || !expr) continue;
+        auto e = scheduler::Expression::parse(*expr);
+        if (!e.ok()) return invalid_parameter(e.error().message);
+        rules.push_back(std::move(*e));
+      }
+    }
+    for (const auto& v : info_.views) {
+      auto it = info_.instances.find(v.arn);
+      if (it == info_.instances.end() || it->second.status != "ACTIVE") continue;
+      bool ok = true;
+      for (const auto& r : rules) ok = ok && r.matches(v);
+      if (ok) daemon_instances_.insert(v.arn);
+    }
+    return {};
+  }
+
+  enum class Displaced { no, draining, lost };
+  // A task on a DRAINING instance must move; one on a deregistered instance, or whose agent has
+  // been away longer than the grace period, is lost.
+  Displaced displaced(const TaskInfo& t) const {
+    auto it = info_.instances.find(t.instance);
+    if (it == info_.instances.end() || it->second.status == "INACTIVE") return Displaced::lost;
+    const InstanceInfo& i = it->second;
+    if (!i.connected && i.disconnected_at >= 0 && now_ - i.disconnected_at > info_.lost_grace)
+      return Displaced::lost;
+    if (i.status == "DRAINING") return Displaced::draining;
+    return Displaced::no;
+  }
+
+  // Marks a lost task STOPPED here: its agent is not there to report it (if it comes back, it
+  // stops the containers, as the task's desiredStatus is STOPPED).
+  Status retire(const TaskInfo& t, std::vector<std::string>& stopped) {
+    auto r = with_retries([&]() -> Result<json::value> {
+      std::string key = keys::task_prefix(cluster_) + t.id;
+      BERTH_TRY(auto doc, load_doc(ctx_.store(), key));
+      if (!doc || opt_string(doc->obj, "lastStatus") == "STOPPED") return json::value();
+      mark_stopped(doc->obj, now_, "ServiceSchedulerInitiated", std::string(kLostReason));
+      BERTH_CHECK(replace_doc(ctx_.store(), key, doc->obj, doc->mod_revision));
+      return json::value();
+    });
+    if (!r.ok()) return r.error();
+    stopped.push_back(t.id);
+    stopped_ids_.insert(t.id);
     return {};
   }
 
@@ -276,8 +374,12 @@ class Pass {
 
   Status stop(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped) {
     BERTH_TRY(json::object rec, stop_task_record(ctx_, cluster_, t.id, "ServiceSchedulerInitiated", reason));
-    if (opt_string(rec, "lastStatus") == "STOPPED") --live_total_;
+    if (opt_string(rec, "lastStatus") == "STOPPED") {
+      --live_total_;
+      gone_ids_.insert(t.id);
+    }
     stopped.push_back(t.id);
+    stopped_ids_.insert(t.id);
     return {};
   }
 
@@ -309,10 +411,18 @@ class Pass {
     const json::array& deployments = s.at("deployments").as_array();
     std::vector<std::string> stopped;
     live_total_ = 0;
-    for (const auto& t : tasks_) live_total_ += t.live();
+    for (const auto& t : tasks_) live_total_ += t.live() && displaced(t) != Displaced::lost;
+    // Lost tasks already on their way out, and (DAEMON: all) lost tasks, have nothing to wait
+    // for: no agent will report them.
+    for (const auto& t : tasks_) {
+      if (t.live() && displaced(t) == Displaced::lost &&
+          (!t.wanted() || daemon_ || opt_string(s, "status") == "DRAINING"))
+        BERTH_CHECK(retire(t, stopped));
+    }
     if (opt_string(s, "status") == "DRAINING") {
       for (const auto& t : tasks_) {
-        if (t.wanted()) BERTH_CHECK(stop(t, "Service is being deleted", stopped));
+        if (t.wanted() && !stopped_ids_.contains(t.id))
+          BERTH_CHECK(stop(t, "Service is being deleted", stopped));
       }
       return note_stopped(stopped);
     }
@@ -320,48 +430,107 @@ class Pass {
     std::string pid(primary.at("id").as_string());
     std::string ptd(primary.at("taskDefinition").as_string());
     bool primary_failed = opt_string(primary, "rolloutState") == "FAILED";
-    // Tasks whose containers fail their health checks are replaced.
+    // Tasks whose containers fail their health checks are replaced; PENDING tasks on a DRAINING
+    // instance stop at once (as do DAEMON tasks on an instance the service no longer covers).
     for (const auto& t : tasks_) {
-      if (t.wanted() && t.last == "RUNNING" && t.health == "UNHEALTHY" && t.started_at >= 0 &&
+      if (!t.wanted() || stopped_ids_.contains(t.id)) continue;
+      Displaced d = displaced(t);
+      if (d == Displaced::lost) continue;
+      if (t.last == "RUNNING" && t.health == "UNHEALTHY" && t.started_at >= 0 &&
           now_ - t.started_at >= grace_) {
         BERTH_CHECK(stop(t, "Task failed container health checks", stopped));
-        stopped_ids_.insert(t.id);
+      } else if (d == Displaced::draining && (daemon_ || t.last != "RUNNING")) {
+        BERTH_CHECK(stop(t, std::string(kDrainReason), stopped));
+      } else if (daemon_ && !daemon_instances_.contains(t.instance)) {
+        BERTH_CHECK(stop(t, "Container instance no longer meets the service's placement "
+                            "constraints", stopped));
       }
     }
     int64_t healthy_total = 0;
-    std::vector<const TaskInfo*> old_healthy, old_other, primary_wanted;
+    std::vector<const TaskInfo*> old_healthy, old_other, primary_wanted, drained_healthy,
+        drained_other, lost;
+    std::map<std::string, std::vector<const TaskInfo*>> primary_on;  // DAEMON: by instance
     for (const auto& t : tasks_) {
       if (stopped_ids_.contains(t.id) || !t.wanted()) continue;
+      Displaced d = displaced(t);
+      if (d == Displaced::lost) {
+        lost.push_back(&t);
+        continue;
+      }
       bool h = healthy(t, deployment_td(t.deployment));
       healthy_total += h;
-      if (t.deployment == pid) primary_wanted.push_back(&t);
-      else (h ? old_healthy : old_other).push_back(&t);
+      if (d == Displaced::draining) {
+        (h ? drained_healthy : drained_other).push_back(&t);
+      } else if (t.deployment == pid) {
+        primary_wanted.push_back(&t);
+        primary_on[t.instance].push_back(&t);
+      } else {
+        (h ? old_healthy : old_other).push_back(&t);
+      }
     }
+    // RUNNING tasks on a DRAINING instance: those not yet healthy go at once, healthy ones as far
+    // as minimumHealthyPercent allows (their replacements start below, within maximumPercent).
+    int64_t can_stop = std::max<int64_t>(0, healthy_total - min_healthy_);
+    for (const TaskInfo* t : drained_other) BERTH_CHECK(stop(*t, std::string(kDrainReason), stopped));
+    auto drained = choose_victims(drained_healthy, can_stop);
+    can_stop -= static_cast<int64_t>(drained.size());
+    for (const TaskInfo* t : drained) BERTH_CHECK(stop(*t, std::string(kDrainReason), stopped));
     if (!primary_failed) {
       // Old deployments: tasks not yet healthy go at once; healthy ones as far as
       // minimumHealthyPercent allows.
       for (const TaskInfo* t : old_other) BERTH_CHECK(stop(*t, "Deployment replaced", stopped));
-      int64_t can_stop = std::max<int64_t>(0, healthy_total - min_healthy_);
       for (const TaskInfo* t : choose_victims(old_healthy, can_stop))
         BERTH_CHECK(stop(*t, "Deployment replaced", stopped));
     }
     int64_t primary_count = static_cast<int64_t>(primary_wanted.size());
-    if (primary_count > desired_) {
+    if (daemon_) {
+      // One task per instance: extras go.
+      for (auto& [instance, list] : primary_on) {
+        for (size_t i = 1; i < list.size(); ++i)
+          BERTH_CHECK(stop(*list[i], "Scaling activity initiated by (deployment " + pid + ")", stopped));
+      }
+    } else if (primary_count > desired_) {
       for (const TaskInfo* t : choose_victims(primary_wanted, primary_count - desired_))
         BERTH_CHECK(stop(*t, "Scaling activity initiated by (deployment " + pid + ")", stopped));
     }
+    // Lost tasks are marked STOPPED once their replacements exist.
+    if (!daemon_ && primary_count >= desired_) {
+      for (const TaskInfo* t : lost) BERTH_CHECK(retire(*t, stopped));
+    }
     BERTH_CHECK(note_stopped(stopped));
     if (primary_failed) return {};
-    int64_t start = std::min({desired_ - primary_count, max_total_ - live_total_,
-                              int64_t{kMaxLaunchesPerPass}});
-    if (start <= 0) return {};
     json::object req{{"cluster", cluster_},
                      {"taskDefinition", ptd},
                      {"group", "service:" + name_},
                      {"startedBy", pid},
                      {"placementStrategy", s.at("placementStrategy")},
                      {"placementConstraints", s.at("placementConstraints")}};
+    if (daemon_) {
+      // An eligible instance gets its task once nothing of the service is left on it.
+      std::set<std::string> occupied;
+      for (const auto& t : tasks_) {
+        if (t.live() && !gone_ids_.contains(t.id) && !(displaced(t) == Displaced::lost))
+          occupied.insert(t.instance);
+      }
+      std::vector<std::string> targets;
+      int64_t budget = std::min(max_total_ - live_total_, int64_t{kMaxLaunchesPerPass});
+      for (const auto& arn : daemon_instances_) {
+        if (static_cast<int64_t>(targets.size()) >= budget) break;
+        if (!occupied.contains(arn)) targets.push_back(arn);
+      }
+      if (targets.empty()) return {};
+      BERTH_TRY(json::value out, launch_tasks_on(ctx_, placer_, req, targets));
+      return note_launched(s, out, static_cast<int64_t>(targets.size()));
+    }
+    int64_t start = std::min({desired_ - primary_count, max_total_ - live_total_,
+                              int64_t{kMaxLaunchesPerPass}});
+    if (start <= 0) return {};
     BERTH_TRY(json::value out, launch_tasks(ctx_, placer_, req, static_cast<int>(start)));
+    return note_launched(s, out, start);
+  }
+
+  // ECS's events for a launch: the tasks started, and why the rest could not be placed.
+  Status note_launched(const json::object& s, const json::value& out, int64_t wanted) {
     std::vector<std::string> started;
     for (const auto& t : out.at("tasks").as_array())
       started.push_back(short_id(t.at("taskArn").as_string()));
@@ -369,7 +538,7 @@ class Pass {
       events_.push_back("(service " + name_ + ") has started " + std::to_string(started.size()) +
                         " tasks: " + task_list(started) + ".");
     }
-    if (static_cast<int64_t>(started.size()) < start) {
+    if (static_cast<int64_t>(started.size()) < wanted) {
       const json::array& failures = out.at("failures").as_array();
       std::string why =
           failures.empty()
@@ -412,6 +581,7 @@ class Pass {
 
   EcsContext& ctx_;
   Placer& placer_;
+  const ClusterInfo& info_;
   std::string cluster_, name_, key_;
   std::vector<TaskInfo> tasks_;
   double now_;
@@ -420,7 +590,10 @@ class Pass {
   double grace_ = 0;
   std::map<std::string, bool> has_health_check_;  // by task definition ARN
   std::map<std::string, std::string> td_of_;      // deployment id -> task definition ARN
-  std::set<std::string> stopped_ids_;
+  std::set<std::string> stopped_ids_;  // stopped (or stopping) by this pass
+  std::set<std::string> gone_ids_;     // STOPPED by this pass (no agent had them)
+  bool daemon_ = false;
+  std::set<std::string> daemon_instances_;  // DAEMON: ARNs of the instances it covers
   std::vector<std::string> events_;
 };
 
@@ -429,7 +602,11 @@ class Pass {
 Status ServiceController::reconcile_service(const std::string& cluster, const std::string& name) {
   std::map<std::string, std::vector<TaskInfo>> by_group;
   BERTH_CHECK(read_tasks(ctx_.store(), cluster, by_group));
-  return Pass(ctx_, placer_, cluster, name, std::move(by_group[name])).run();
+  ClusterInfo info;
+  info.lost_grace = static_cast<double>(agent_lost_grace_.count());
+  BERTH_CHECK(read_instances(ctx_.store(), cluster, info));
+  info.views = placer_.instances(cluster);
+  return Pass(ctx_, placer_, info, cluster, name, std::move(by_group[name])).run();
 }
 
 Status ServiceController::reconcile_once() {
@@ -443,10 +620,14 @@ Status ServiceController::reconcile_once() {
     if (services->kvs.empty()) continue;
     std::map<std::string, std::vector<TaskInfo>> by_group;
     BERTH_CHECK(read_tasks(ctx_.store(), cluster, by_group));
+    ClusterInfo info;
+    info.lost_grace = static_cast<double>(agent_lost_grace_.count());
+    BERTH_CHECK(read_instances(ctx_.store(), cluster, info));
+    info.views = placer_.instances(cluster);
     for (const auto& kv : services->kvs) {
       if (kv.value.find("\"status\":\"INACTIVE\"") != std::string::npos) continue;  // fast skip
       std::string name = kv.key.substr(keys::service_prefix(cluster).size());
-      auto r = Pass(ctx_, placer_, cluster, name, std::move(by_group[name])).run();
+      auto r = Pass(ctx_, placer_, info, cluster, name, std::move(by_group[name])).run();
       if (!r.ok() && first.ok()) first = r;
     }
   }
@@ -463,6 +644,7 @@ void ServiceController::start(std::chrono::milliseconds period) {
   };
   services_watch_ = ctx_.store().watch("services/", poke);
   tasks_watch_ = ctx_.store().watch("tasks/", poke);
+  instances_watch_ = ctx_.store().watch("instances/", poke);
   thread_ = std::thread([this, period] {
     std::unique_lock lock(mu_);
     while (!stop_) {
@@ -483,6 +665,7 @@ void ServiceController::start(std::chrono::milliseconds period) {
 void ServiceController::stop() {
   services_watch_.reset();
   tasks_watch_.reset();
+  instances_watch_.reset();
   {
     std::lock_guard lock(mu_);
     stop_ = true;

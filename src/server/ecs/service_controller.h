@@ -1,5 +1,5 @@
 #pragma once
-// ServiceController: the reconcile loop of REPLICA services. For every ACTIVE or DRAINING service
+// ServiceController: the reconcile loop of REPLICA and DAEMON services. For every ACTIVE or DRAINING service
 // it reads the service record and the service's tasks (group "service:NAME"; a deployment's
 // tasks are those started by its id) from the store, and moves actual towards desired:
 //   - replaces tasks that stopped and stops tasks whose containers report UNHEALTHY;
@@ -10,10 +10,17 @@
 //     where containers have health checks) of desiredCount;
 //   - retires drained deployments, marks the PRIMARY COMPLETED, trips the circuit breaker (and
 //     rolls back to the last COMPLETED deployment), and writes ECS's events;
-//   - drains a DRAINING (deleted) service and then marks it INACTIVE.
+//   - drains a DRAINING (deleted) service and then marks it INACTIVE;
+//   - moves service tasks off DRAINING container instances (PENDING ones stop at once, RUNNING
+//     ones are replaced elsewhere within minimumHealthyPercent/maximumPercent; standalone tasks
+//     stay) and replaces tasks whose instance lost its agent for longer than a grace period
+//     (marking them STOPPED once replaced);
+//   - DAEMON: one task on each ACTIVE instance meeting the placement constraints (desiredCount is
+//     their number), following instances as they join, drain and leave.
 // Every decision is recomputed from the store on each pass (the controller keeps no state of its
 // own), so a restarted server finishes a deployment where the last one stopped.
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -27,7 +34,11 @@ namespace berth::server::ecs {
 
 class ServiceController {
  public:
-  ServiceController(EcsContext& ctx, Placer& placer) : ctx_(ctx), placer_(placer) {}
+  /// `agent_lost_grace`: how long an instance's agent may stay disconnected before its service
+  /// tasks count as lost (300 s by default: longer than an agent restart or a network blip).
+  ServiceController(EcsContext& ctx, Placer& placer,
+                    std::chrono::seconds agent_lost_grace = std::chrono::seconds(300))
+      : ctx_(ctx), placer_(placer), agent_lost_grace_(agent_lost_grace) {}
   ~ServiceController() { stop(); }
 
   /// One pass over every cluster's services. Errors of one service do not stop the others; the
@@ -45,12 +56,13 @@ class ServiceController {
  private:
   EcsContext& ctx_;
   Placer& placer_;
+  std::chrono::seconds agent_lost_grace_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   bool dirty_ = false;
   std::thread thread_;
-  std::unique_ptr<store::Subscription> services_watch_, tasks_watch_;
+  std::unique_ptr<store::Subscription> services_watch_, tasks_watch_, instances_watch_;
 };
 
 }  // namespace berth::server::ecs

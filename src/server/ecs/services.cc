@@ -86,10 +86,13 @@ Result<std::string> service_name_from_ref(const EcsContext& ctx, std::string_vie
 namespace {
 
 // deploymentConfiguration with ECS's defaults filled in and checked.
-Result<json::object> deployment_configuration(const json::object* in, const json::object* base) {
+// ECS's defaults: 200/100 for REPLICA, 100/0 for DAEMON (a daemon's task is stopped before its
+// replacement starts on the same instance).
+Result<json::object> deployment_configuration(const json::object* in, const json::object* base,
+                                              bool daemon = false) {
   json::object c = base ? *base : json::object{};
-  if (!c.contains("maximumPercent")) c["maximumPercent"] = 200;
-  if (!c.contains("minimumHealthyPercent")) c["minimumHealthyPercent"] = 100;
+  if (!c.contains("maximumPercent")) c["maximumPercent"] = daemon ? 100 : 200;
+  if (!c.contains("minimumHealthyPercent")) c["minimumHealthyPercent"] = daemon ? 0 : 100;
   if (!c.contains("deploymentCircuitBreaker"))
     c["deploymentCircuitBreaker"] = json::object{{"enable", false}, {"rollback", false}};
   if (in) {
@@ -140,8 +143,11 @@ Result<json::value> create_service(EcsContext& ctx, const json::object& in) {
         "underscores, and hyphens.");
   }
   std::string strategy(opt_string(in, "schedulingStrategy").value_or("REPLICA"));
-  if (strategy == "DAEMON")
-    return invalid_parameter("schedulingStrategy DAEMON is not supported yet.");
+  if (strategy != "REPLICA" && strategy != "DAEMON")
+    return invalid_parameter("schedulingStrategy must be REPLICA or DAEMON.");
+  bool daemon = strategy == "DAEMON";
+  if (auto* ps = opt_array(in, "placementStrategy"); daemon && ps && !ps->empty())
+    return invalid_parameter("Placement strategies are not supported with the DAEMON scheduling strategy.");
   if (auto lt = opt_string(in, "launchType"); lt && *lt == "FARGATE")
     return invalid_parameter("Berth runs tasks on your container instances: launchType FARGATE "
                              "is not available; use EC2 or EXTERNAL.");
@@ -155,7 +161,10 @@ Result<json::value> create_service(EcsContext& ctx, const json::object& in) {
   if (!td_ref) return invalid_parameter("TaskDefinition must be specified.");
   int64_t desired = opt_int(in, "desiredCount").value_or(0);
   if (desired < 0) return invalid_parameter("desiredCount must be at least 0.");
-  BERTH_TRY(json::object config, deployment_configuration(opt_object(in, "deploymentConfiguration"), nullptr));
+  // A DAEMON service's desiredCount is the number of instances it covers (set by the controller).
+  if (daemon) desired = 0;
+  BERTH_TRY(json::object config, deployment_configuration(opt_object(in, "deploymentConfiguration"),
+                                                          nullptr, daemon));
   BERTH_TRY(json::array tags, validate_tags(opt_array(in, "tags")));
   BERTH_TRY(json::array constraints, placement_list(in, "placementConstraints"));
   BERTH_TRY(json::array strategies, placement_list(in, "placementStrategy"));
@@ -235,7 +244,10 @@ Result<json::value> update_service(EcsContext& ctx, const json::object& in) {
     if (opt_string(s, "status") != "ACTIVE")
       return Error(model::Errc::service_not_active, "Service was not ACTIVE.");
     bool redeploy = opt_bool(in, "forceNewDeployment").value_or(false);
+    bool daemon = opt_string(s, "schedulingStrategy") == "DAEMON";
     if (auto d = opt_int(in, "desiredCount")) {
+      if (daemon)
+        return invalid_parameter("The daemon scheduling strategy does not support a desired count for services.");
       if (*d < 0) return invalid_parameter("desiredCount must be at least 0.");
       s["desiredCount"] = *d;
     }
@@ -246,8 +258,10 @@ Result<json::value> update_service(EcsContext& ctx, const json::object& in) {
     }
     if (auto* dc = opt_object(in, "deploymentConfiguration")) {
       BERTH_TRY(s["deploymentConfiguration"],
-                deployment_configuration(dc, &s.at("deploymentConfiguration").as_object()));
+                deployment_configuration(dc, &s.at("deploymentConfiguration").as_object(), daemon));
     }
+    if (auto* ps = opt_array(in, "placementStrategy"); daemon && ps && !ps->empty())
+      return invalid_parameter("Placement strategies are not supported with the DAEMON scheduling strategy.");
     for (const char* p : {"placementConstraints", "placementStrategy"}) {
       if (const json::array* a = opt_array(in, p)) {
         s[p] = *a;
@@ -282,7 +296,9 @@ Result<json::value> delete_service(EcsContext& ctx, const json::object& in) {
     if (opt_string(s, "status") == "INACTIVE")
       return Error(model::Errc::service_not_active, "Service was not ACTIVE.");
     if (opt_string(s, "status") == "DRAINING") return json::object{{"service", render_service(s, false)}};
-    if (opt_int(s, "desiredCount").value_or(0) > 0 && !force)
+    // A DAEMON service cannot be scaled to 0 first: ECS deletes it without force.
+    if (opt_int(s, "desiredCount").value_or(0) > 0 && !force &&
+        opt_string(s, "schedulingStrategy") != "DAEMON")
       return invalid_parameter("The service cannot be stopped while it is scaled above 0.");
     s["status"] = "DRAINING";
     s["desiredCount"] = 0;

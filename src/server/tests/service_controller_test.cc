@@ -123,6 +123,28 @@ class ServiceTest : public ::testing::Test {
     return out;
   }
 
+  std::vector<std::string> instance_arns() {
+    std::vector<std::string> out;
+    auto r = store_->range({"instances/c/", "", 0});
+    for (const auto& kv : r->kvs) {
+      auto o = json::parse(kv.value).as_object();
+      if (o.at("status") != "INACTIVE") out.emplace_back(o.at("containerInstanceArn").as_string());
+    }
+    return out;
+  }
+  // Live tasks of the service on the instance.
+  int live_on(const std::string& arn, const std::string& group = "service:web") {
+    int n = 0;
+    for (const auto& t : tasks()) {
+      n += t.at("containerInstanceArn").as_string() == arn && t.at("lastStatus") != "STOPPED" &&
+           t.at("group").as_string() == group;
+    }
+    return n;
+  }
+  void drain(const std::string& arn) {
+    ok("UpdateContainerInstancesState", R"({"cluster":"c","status":"DRAINING","containerInstances":[")" + arn + "\"]}");
+  }
+
   std::unique_ptr<store::Store> store_;
   ManualClock clock_;
   SeededRandom rng_;
@@ -153,7 +175,7 @@ TEST_F(ServiceTest, CreateDescribeListAndIdempotency) {
             "InvalidParameterException");
   EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1"})"),
             "InvalidParameterException");
-  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"d","taskDefinition":"web:1","schedulingStrategy":"DAEMON"})"),
+  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"d","taskDefinition":"web:1","schedulingStrategy":"DAEMON","placementStrategy":[{"type":"random"}]})"),
             "InvalidParameterException");
   EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"x","taskDefinition":"nope"})"), "ClientException");
   EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"x","taskDefinition":"web","deploymentConfiguration":{"maximumPercent":90}})"),
@@ -351,6 +373,133 @@ TEST_F(ServiceTest, RestartMidDeploymentFinishesIt) {
   ASSERT_EQ(s.at("deployments").as_array().size(), 1u);
   EXPECT_EQ(s.at("deployments").at(0).at("rolloutState"), "COMPLETED");
   EXPECT_EQ(counts().live, 3);
+}
+
+TEST_F(ServiceTest, DrainMovesRunningTasksWithinMinMax) {
+  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
+  settle();
+  std::string busy;
+  for (const auto& arn : instance_arns()) {
+    if (live_on(arn) > 0) busy = arn;
+  }
+  ASSERT_FALSE(busy.empty());
+  // A standalone task on the same instance is left alone.
+  ok("StartTask", R"({"cluster":"c","taskDefinition":"web:1","containerInstances":[")" + busy + "\"]}");
+  agent_step();
+  drain(busy);
+  settle(/*max_live=*/2 * 2 + 1, /*min_healthy=*/2 + 1);
+  EXPECT_EQ(live_on(busy), 0);
+  EXPECT_EQ(live_on(busy, "family:web"), 1);
+  EXPECT_EQ(service().at("runningCount"), 2);
+  bool drained_reason = false;
+  for (const auto& t : tasks()) {
+    drained_reason |= t.at("lastStatus") == "STOPPED" &&
+                      t.at("stoppedReason") == "Task stopped during instance draining";
+  }
+  EXPECT_TRUE(drained_reason);
+  EXPECT_EQ(messages().front(), "(service web) has reached a steady state.");
+}
+
+TEST_F(ServiceTest, DrainWithMax100Min50StopsFirst) {
+  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
+      "placementStrategy":[{"type":"binpack","field":"memory"}],
+      "deploymentConfiguration":{"maximumPercent":100,"minimumHealthyPercent":50}})");
+  settle();
+  std::string busy;
+  for (const auto& arn : instance_arns()) {
+    if (live_on(arn) == 2) busy = arn;
+  }
+  ASSERT_FALSE(busy.empty());
+  drain(busy);
+  settle(/*max_live=*/2, /*min_healthy=*/1);
+  EXPECT_EQ(live_on(busy), 0);
+  EXPECT_EQ(service().at("runningCount"), 2);
+}
+
+TEST_F(ServiceTest, DrainStopsPendingTasksAtOnce) {
+  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":1})");
+  ASSERT_TRUE(controller_.reconcile_once().ok());
+  ASSERT_EQ(tasks().size(), 1u);
+  std::string arn(tasks().front().at("containerInstanceArn").as_string());
+  drain(arn);
+  ASSERT_TRUE(controller_.reconcile_once().ok());
+  int stopped = 0, live_elsewhere = 0;
+  for (const auto& t : tasks()) {
+    stopped += t.at("lastStatus") == "STOPPED";
+    live_elsewhere += t.at("lastStatus") != "STOPPED" && t.at("containerInstanceArn").as_string() != arn;
+  }
+  EXPECT_EQ(stopped, 1);
+  EXPECT_EQ(live_elsewhere, 1);
+}
+
+TEST_F(ServiceTest, LostAgentTasksAreReplacedAfterTheGracePeriod) {
+  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
+  settle();
+  std::string busy;
+  for (const auto& arn : instance_arns()) {
+    if (live_on(arn) > 0) busy = arn;
+  }
+  // What AgentSessions writes when the agent's channel goes away.
+  std::string key = "instances/c/" + busy.substr(busy.rfind('/') + 1);
+  auto rec = json::parse((*store_->get(key))->value).as_object();
+  rec["agentConnected"] = false;
+  rec["_berth"] = json::object{{"channel", true}, {"disconnectedAt", ecs_.context().now()}};
+  store::Txn txn;
+  txn.ops.push_back(store::Op::put(key, json::serialize(rec)));
+  ASSERT_TRUE(store_->commit(txn).ok());
+  clock_.advance(std::chrono::seconds(299));
+  ASSERT_TRUE(controller_.reconcile_once().ok());
+  EXPECT_EQ(tasks().size(), 2u);  // still within the grace period
+  clock_.advance(std::chrono::seconds(2));
+  settle();
+  EXPECT_EQ(live_on(busy), 0);
+  EXPECT_EQ(service().at("runningCount"), 2);
+  int lost = 0;
+  for (const auto& t : tasks()) {
+    lost += t.at("containerInstanceArn").as_string() == busy && t.at("lastStatus") == "STOPPED" &&
+            t.at("stoppedReason") == "Task stopped because its container instance lost its agent";
+  }
+  EXPECT_EQ(lost, 1);
+}
+
+TEST_F(ServiceTest, DaemonFollowsInstances) {
+  auto out = ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","schedulingStrategy":"DAEMON"})");
+  EXPECT_EQ(out.at("service").at("deploymentConfiguration").at("maximumPercent"), 100);
+  EXPECT_EQ(out.at("service").at("deploymentConfiguration").at("minimumHealthyPercent"), 0);
+  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"web","desiredCount":5})"), "InvalidParameterException");
+  settle();
+  for (const auto& arn : instance_arns()) EXPECT_EQ(live_on(arn), 1) << arn;
+  EXPECT_EQ(service().at("desiredCount"), 3);
+  EXPECT_EQ(service().at("runningCount"), 3);
+  register_instance();
+  settle();
+  for (const auto& arn : instance_arns()) EXPECT_EQ(live_on(arn), 1) << arn;
+  EXPECT_EQ(service().at("desiredCount"), 4);
+  auto arns = instance_arns();
+  drain(arns[0]);
+  settle();
+  EXPECT_EQ(live_on(arns[0]), 0);
+  EXPECT_EQ(service().at("desiredCount"), 3);
+  ok("DeregisterContainerInstance", R"({"cluster":"c","containerInstance":")" + arns[1] + R"(","force":true})");
+  settle();
+  EXPECT_EQ(live_on(arns[1]), 0);
+  EXPECT_EQ(service().at("desiredCount"), 2);
+  EXPECT_EQ(service().at("runningCount"), 2);
+  // A rolling update replaces per instance (maximumPercent 100: stop, then start).
+  ok("UpdateService", R"({"cluster":"c","service":"web","taskDefinition":"web:2"})");
+  settle(/*max_live=*/2, /*min_healthy=*/0);
+  auto s = service();
+  EXPECT_EQ(s.at("deployments").as_array().size(), 1u);
+  EXPECT_EQ(s.at("deployments").at(0).at("rolloutState"), "COMPLETED");
+  for (const auto& t : tasks()) {
+    if (t.at("lastStatus") != "STOPPED") {
+      EXPECT_TRUE(t.at("taskDefinitionArn").as_string().ends_with("web:2"));
+    }
+  }
+  EXPECT_EQ(messages().front(), "(service web) has reached a steady state.");
+  ok("DeleteService", R"({"cluster":"c","service":"web"})");
+  settle();
+  EXPECT_EQ(service().at("status"), "INACTIVE");
 }
 
 }  // namespace
