@@ -49,34 +49,64 @@ AgentSessions::AgentSessions(EcsContext& ctx, const api::SigV4Verifier* verifier
       if (internal && opt_bool(*internal, "channel").value_or(false) &&
           opt_bool(o, "agentConnected").value_or(false)) {
         std::string_view rest = std::string_view(kv.key).substr(10);  // "instances/"
-        Key key{std::string(rest.substr(0, rest.find('/'))), std::string(rest.substr(rest.find('/') + 1))};
+        Key key{std::string(rest.substr(0, rest.find('/'))),
+                std::string(rest.substr(rest.find('/') + 1))};
         post([this, key] { (void)set_connected(key, false); });
       }
     }
   }
-  // Any change to a task is pushed to the agent of its instance.
-  watch_ = ctx_.store().watch("tasks/", [this](const std::vector<store::Event>& events, int64_t) {
-    std::set<Key> touched;
+  // Any change to a task is pushed to the agent of its instance. The watch also keeps an index
+  // of each instance's live tasks, so a push reads that instance's tasks only (not the cluster).
+  watch_ = ctx_.store().watch("tasks/",
+                              [this](const std::vector<store::Event>& events, int64_t revision) {
+                                index_tasks(events, revision, false);
+                              });
+  auto r = ctx_.store().range({"tasks/", "", 0});
+  if (r.ok()) {
+    std::vector<store::Event> initial;
+    for (auto& kv : r->kvs) initial.push_back(store::Event{false, std::move(kv)});
+    index_tasks(initial, r->revision, true);
+  }
+}
+
+void AgentSessions::index_tasks(const std::vector<store::Event>& events, int64_t revision,
+                                bool initial_load) {
+  std::set<Key> touched;
+  {
+    std::lock_guard lock(mu_);
+    // Watch events the initial load already covered are skipped; events applied before the load
+    // are harmless (re-indexing a task replaces its entry).
+    if (!initial_load && revision <= indexed_revision_) return;
+    indexed_revision_ = std::max(indexed_revision_, revision);
     for (const auto& e : events) {
-      std::string_view rest = std::string_view(e.kv.key).substr(6);
-      std::string cluster(rest.substr(0, rest.find('/')));
+      if (auto old = task_instance_.find(e.kv.key); old != task_instance_.end()) {
+        tasks_by_instance_[old->second].erase(e.kv.key);
+        touched.insert(old->second);
+        task_instance_.erase(old);
+      }
       if (e.deleted) continue;  // only pruned STOPPED tasks are deleted
       boost::system::error_code ec;
       json::value v = json::parse(e.kv.value, ec);
       if (ec || !v.is_object()) continue;
-      touched.insert(
-          {cluster,
-           instance_id_of_arn(opt_string(v.as_object(), "containerInstanceArn").value_or(""))});
+      const json::object& t = v.as_object();
+      std::string_view rest = std::string_view(e.kv.key).substr(6);  // "tasks/"
+      Key key{std::string(rest.substr(0, rest.find('/'))),
+              instance_id_of_arn(opt_string(t, "containerInstanceArn").value_or(""))};
+      touched.insert(key);
+      if (opt_string(t, "lastStatus") == "STOPPED") continue;
+      tasks_by_instance_[key].insert(e.kv.key);
+      task_instance_[e.kv.key] = key;
     }
-    for (const auto& key : touched) {
-      bool has;
-      {
-        std::lock_guard lock(mu_);
-        has = sessions_.contains(key);
+    // One queued push per instance is enough: it sends the state at the time it runs.
+    for (auto it = touched.begin(); it != touched.end();) {
+      if (!sessions_.contains(*it) || !push_pending_.insert(*it).second) {
+        it = touched.erase(it);
+      } else {
+        ++it;
       }
-      if (has) post([this, key] { push(key); });
     }
-  });
+  }
+  for (const auto& key : touched) post([this, key] { push(key); });
 }
 
 AgentSessions::~AgentSessions() {
@@ -226,8 +256,8 @@ Status AgentSessions::set_connected(const Key& key, bool connected) {
     if (connected) {
       doc->obj["_berth"] = json::object{{"channel", true}};
     } else {
-      json::object internal = doc->obj["_berth"].is_object() ? doc->obj["_berth"].as_object()
-                                                              : json::object{};
+      json::object internal =
+          doc->obj["_berth"].is_object() ? doc->obj["_berth"].as_object() : json::object{};
       internal["disconnectedAt"] = ctx_.now();
       doc->obj["_berth"] = std::move(internal);
     }
@@ -242,23 +272,23 @@ Status AgentSessions::set_connected(const Key& key, bool connected) {
 
 void AgentSessions::push(const Key& key) {
   std::shared_ptr<Session> s;
+  std::vector<std::string> task_keys;
   {
     std::lock_guard lock(mu_);
+    push_pending_.erase(key);
     auto it = sessions_.find(key);
     if (it == sessions_.end()) return;
     s = it->second;
+    if (auto t = tasks_by_instance_.find(key); t != tasks_by_instance_.end()) {
+      task_keys.assign(t->second.begin(), t->second.end());
+    }
   }
-  std::string arn = ctx_.container_instance_arn(key.first, key.second);
-  auto r = ctx_.store().range({keys::task_prefix(key.first), "", 0});
-  if (!r.ok()) return;
   json::array tasks;
-  for (const auto& kv : r->kvs) {
-    boost::system::error_code ec;
-    json::value v = json::parse(kv.value, ec);
-    if (ec || !v.is_object()) continue;
-    json::object& t = v.as_object();
-    if (opt_string(t, "containerInstanceArn") != arn || opt_string(t, "lastStatus") == "STOPPED")
-      continue;
+  for (const auto& task_key : task_keys) {
+    auto doc = load_doc(ctx_.store(), task_key);
+    if (!doc.ok() || !*doc) continue;
+    json::object& t = (*doc)->obj;
+    if (opt_string(t, "lastStatus") == "STOPPED") continue;
     std::string td_arn(opt_string(t, "taskDefinitionArn").value_or(""));
     json::object td;
     {

@@ -55,7 +55,8 @@ class AgentSessions final : public api::WebSocketAcceptor {
   void worker();
   void on_message(const std::shared_ptr<Session>& s, std::string_view text);
   void on_close(const std::shared_ptr<Session>& s);
-  void push(const Key& key);                             // worker thread
+  void push(const Key& key);  // worker thread
+  void index_tasks(const std::vector<store::Event>& events, int64_t revision, bool initial_load);
   Status set_connected(const Key& key, bool connected);  // worker thread
 
   EcsContext& ctx_;
@@ -64,6 +65,11 @@ class AgentSessions final : public api::WebSocketAcceptor {
   std::mutex mu_;
   std::map<Key, std::shared_ptr<Session>> sessions_;
   std::map<std::string, json::object> task_definitions_;  // by ARN; immutable except status
+  // Live (not STOPPED) task keys per instance, kept by the tasks/ watch, and pushes queued.
+  std::map<Key, std::set<std::string>> tasks_by_instance_;
+  std::map<std::string, Key> task_instance_;
+  std::set<Key> push_pending_;
+  int64_t indexed_revision_ = 0;
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
