@@ -144,7 +144,7 @@ void register_attribute_actions(api::JsonService& service, EcsContext& ctx);
 void register_tag_actions(api::JsonService& service, EcsContext& ctx);
 void register_setting_actions(api::JsonService& service, EcsContext& ctx);
 void register_task_actions(api::JsonService& service, EcsContext& ctx);
-void register_service_actions(api::JsonService& service, EcsContext& ctx);
+void register_service_actions(api::JsonService& service, EcsContext& ctx, Placer& placer);
 
 }  // namespace berth::server::ecs
 

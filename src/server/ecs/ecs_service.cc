@@ -23,7 +23,7 @@ EcsService::EcsService(store::Store& store, const Clock& clock, Random& rng, Ecs
   register_task_actions(json_, ctx_);
   register_run_task_actions(json_, ctx_, placer_);
   register_task_report_actions(json_, ctx_);
-  register_service_actions(json_, ctx_);
+  register_service_actions(json_, ctx_, placer_);
 }
 
 std::string EcsContext::arn(std::string_view resource) const {

@@ -1,5 +1,7 @@
 #include "server/ecs/service_controller.h"
 
+#include <tuple>
+
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <cmath>
@@ -31,14 +33,15 @@ struct InstanceInfo {
 
 // What one pass over a cluster shares between its services.
 struct ClusterInfo {
-  std::map<std::string, InstanceInfo> instances;      // by ARN
-  std::vector<scheduler::InstanceView> views;         // the Placer's, for DAEMON constraints
+  std::map<std::string, InstanceInfo> instances;  // by ARN
+  std::vector<scheduler::InstanceView> views;     // the Placer's, for DAEMON constraints
   double lost_grace = 300;
 };
 
 // ECS's stoppedReason for service tasks stopped by an instance drain.
 constexpr std::string_view kDrainReason = "Task stopped during instance draining";
-constexpr std::string_view kLostReason = "Task stopped because its container instance lost its agent";
+constexpr std::string_view kLostReason =
+    "Task stopped because its container instance lost its agent";
 
 // ECS sends the steady-state event again after six hours without change.
 constexpr double kSteadyEventInterval = 6 * 3600;
@@ -60,7 +63,8 @@ std::string task_list(const std::vector<std::string>& ids) {
 std::string placement_reason(std::string_view reason) {
   if (reason == "RESOURCE:MEMORY") return "has insufficient memory available";
   if (reason == "RESOURCE:CPU") return "has insufficient CPU units available";
-  if (reason == "RESOURCE:PORTS" || reason == "RESOURCE:PORTS_TCP" || reason == "RESOURCE:PORTS_UDP")
+  if (reason == "RESOURCE:PORTS" || reason == "RESOURCE:PORTS_TCP" ||
+      reason == "RESOURCE:PORTS_UDP")
     return "is already using a port required by your task";
   if (reason.starts_with("AGENT")) return "is not connected to its agent";
   if (reason.starts_with("ATTRIBUTE")) return "is missing an attribute required by your task";
@@ -97,7 +101,8 @@ Status read_tasks(store::Store& store, const std::string& cluster,
     t.health = opt_string(o, "healthStatus").value_or("UNKNOWN");
     t.stop_code = opt_string(o, "stopCode").value_or("");
     t.stopped_reason = opt_string(o, "stoppedReason").value_or("");
-    if (auto* s = o.if_contains("startedAt"); s && s->is_number()) t.started_at = s->to_number<double>();
+    if (auto* s = o.if_contains("startedAt"); s && s->is_number())
+      t.started_at = s->to_number<double>();
     by_group[std::string(group.substr(8))].push_back(std::move(t));
   }
   return {};
@@ -127,9 +132,14 @@ class Pass {
  public:
   Pass(EcsContext& ctx, Placer& placer, const ClusterInfo& info, std::string cluster,
        std::string name, std::vector<TaskInfo> tasks)
-      : ctx_(ctx), placer_(placer), info_(info), cluster_(std::move(cluster)),
-        name_(std::move(name)), key_(keys::service_prefix(cluster_) + name_),
-        tasks_(std::move(tasks)), now_(ctx.now()) {}
+      : ctx_(ctx),
+        placer_(placer),
+        info_(info),
+        cluster_(std::move(cluster)),
+        name_(std::move(name)),
+        key_(keys::service_prefix(cluster_) + name_),
+        tasks_(std::move(tasks)),
+        now_(ctx.now()) {}
 
   Status run() {
     BERTH_TRY(auto doc, load_doc(ctx_.store(), key_));
@@ -151,9 +161,15 @@ class Pass {
  private:
   Status load_config(json::object& s) {
     daemon_ = opt_string(s, "schedulingStrategy") == "DAEMON";
+    if (const json::array* ps = opt_array(s, "placementStrategy"); ps && !ps->empty()) {
+      const json::object& first = ps->front().as_object();
+      scale_in_type_ = std::string(opt_string(first, "type").value_or(""));
+      scale_in_field_ = std::string(opt_string(first, "field").value_or(""));
+    }
     if (daemon_) {
       BERTH_CHECK(find_daemon_instances(s));
-      if (opt_string(s, "status") == "ACTIVE") s["desiredCount"] = static_cast<int64_t>(daemon_instances_.size());
+      if (opt_string(s, "status") == "ACTIVE")
+        s["desiredCount"] = static_cast<int64_t>(daemon_instances_.size());
     }
     desired_ = opt_int(s, "desiredCount").value_or(0);
     const json::object* dc = opt_object(s, "deploymentConfiguration");
@@ -242,7 +258,9 @@ class Pass {
     return it == has_health_check_.end() || !it->second || t.health == "HEALTHY";
   }
 
-  std::string deployment_td(const std::string& id) const { return td_of_.contains(id) ? td_of_.at(id) : ""; }
+  std::string deployment_td(const std::string& id) const {
+    return td_of_.contains(id) ? td_of_.at(id) : "";
+  }
 
   // Counts, retired deployments, rollout states, the circuit breaker and the steady state: all
   // derived from the record and the tasks, written before any task is started or stopped.
@@ -252,7 +270,8 @@ class Pass {
       td_of_.clear();
       for (const auto& d : deployments) {
         const auto& o = d.as_object();
-        td_of_[std::string(o.at("id").as_string())] = std::string(o.at("taskDefinition").as_string());
+        td_of_[std::string(o.at("id").as_string())] =
+            std::string(o.at("taskDefinition").as_string());
       }
     };
     index_tasks();
@@ -281,8 +300,9 @@ class Pass {
             p["status"] = "ACTIVE";
             s["taskDefinition"] = last->at("taskDefinition");
             json::object d = new_deployment(ctx_, s);
-            d["rolloutStateReason"] = "ECS deployment circuit breaker: rolling back to deploymentId " +
-                                      std::string(last->at("id").as_string()) + ".";
+            d["rolloutStateReason"] =
+                "ECS deployment circuit breaker: rolling back to deploymentId " +
+                std::string(last->at("id").as_string()) + ".";
             events_.push_back("(service " + name_ + ") rolling back to deployment " +
                               std::string(last->at("id").as_string()) + ".");
             deployments.insert(deployments.begin(), std::move(d));
@@ -350,15 +370,18 @@ class Pass {
       p["rolloutStateReason"] = "ECS deployment " + pid + " completed.";
       p["updatedAt"] = now_;
       events_.push_back("(service " + name_ + ") (deployment " + pid + ") deployment completed.");
-      json::object& internal = s["_berth"].is_object() ? s["_berth"].as_object()
-                                                        : s["_berth"].emplace_object();
-      internal["lastCompleted"] = json::object{{"id", pid}, {"taskDefinition", p.at("taskDefinition")}};
+      json::object& internal =
+          s["_berth"].is_object() ? s["_berth"].as_object() : s["_berth"].emplace_object();
+      internal["lastCompleted"] =
+          json::object{{"id", pid}, {"taskDefinition", p.at("taskDefinition")}};
     }
-    json::object& internal = s["_berth"].is_object() ? s["_berth"].as_object()
-                                                      : s["_berth"].emplace_object();
+    json::object& internal =
+        s["_berth"].is_object() ? s["_berth"].as_object() : s["_berth"].emplace_object();
     bool steady = alone && running == desired_ && pending == 0 && primary_live == desired_;
     if (steady) {
-      double last = internal.contains("steadyEventAt") ? internal.at("steadyEventAt").to_number<double>() : -1;
+      double last = internal.contains("steadyEventAt")
+                        ? internal.at("steadyEventAt").to_number<double>()
+                        : -1;
       if (!opt_bool(internal, "steady").value_or(false) || now_ - last >= kSteadyEventInterval) {
         events_.push_back("(service " + name_ + ") has reached a steady state.");
         internal["steady"] = true;
@@ -373,7 +396,8 @@ class Pass {
   }
 
   Status stop(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped) {
-    BERTH_TRY(json::object rec, stop_task_record(ctx_, cluster_, t.id, "ServiceSchedulerInitiated", reason));
+    BERTH_TRY(json::object rec,
+              stop_task_record(ctx_, cluster_, t.id, "ServiceSchedulerInitiated", reason));
     if (opt_string(rec, "lastStatus") == "STOPPED") {
       --live_total_;
       gone_ids_.insert(t.id);
@@ -383,12 +407,44 @@ class Pass {
     return {};
   }
 
-  // Picks `n` of `candidates` to stop: not yet RUNNING first, then from the instance that holds
-  // the most of the service's tasks (keeping the service spread), newest first.
+  // Picks `n` of `candidates` to stop: not yet RUNNING first, then following the service's
+  // placement strategy in reverse, as ECS scales in: binpack(F) stops tasks on the instance with
+  // the most F left (consolidating the rest); spread(attribute:X) stops from the X value holding
+  // most of the service's tasks; otherwise (spread instanceId/host, random, none) from the
+  // instance holding most of them. Ties: the instance with most tasks, then the newest task.
   std::vector<const TaskInfo*> choose_victims(std::vector<const TaskInfo*> candidates, int64_t n) {
     std::vector<const TaskInfo*> out;
     std::map<std::string, int> per_instance;
     for (const auto& t : tasks_) per_instance[t.instance] += t.wanted();
+    std::map<std::string, const scheduler::InstanceView*> views;
+    for (const auto& v : info_.views) views[v.arn] = &v;
+    bool binpack = scale_in_type_ == "binpack";
+    std::string attribute;
+    if (scale_in_type_ == "spread" && scale_in_field_.starts_with("attribute:")) {
+      attribute = scale_in_field_.substr(10);
+    }
+    auto bucket_of = [&](const std::string& instance) -> std::string {
+      auto it = views.find(instance);
+      if (it == views.end()) return "";
+      for (const auto& a : it->second->attributes) {
+        if (a.name == attribute) return a.value.value_or("");
+      }
+      return "";
+    };
+    std::map<std::string, int> per_bucket;
+    if (!attribute.empty()) {
+      for (const auto& t : tasks_) per_bucket[bucket_of(t.instance)] += t.wanted();
+    }
+    auto left = [&](const std::string& instance) -> int64_t {
+      auto it = views.find(instance);
+      if (it == views.end()) return 0;
+      return scale_in_field_ == "cpu" ? it->second->cpu_remaining : it->second->memory_remaining;
+    };
+    auto primary = [&](const TaskInfo* t) -> int64_t {
+      if (binpack) return left(t->instance);
+      if (!attribute.empty()) return per_bucket[bucket_of(t->instance)];
+      return per_instance[t->instance];
+    };
     while (static_cast<int64_t>(out.size()) < n && !candidates.empty()) {
       auto best = candidates.begin();
       for (auto it = candidates.begin(); it != candidates.end(); ++it) {
@@ -397,10 +453,13 @@ class Pass {
           if (it_pending) best = it;
           continue;
         }
-        int a = per_instance[(*it)->instance], b = per_instance[(*best)->instance];
-        if (a > b || (a == b && (*it)->started_at > (*best)->started_at)) best = it;
+        auto key = [&](const TaskInfo* t) {
+          return std::tuple(primary(t), per_instance[t->instance], t->started_at);
+        };
+        if (key(*it) > key(*best)) best = it;
       }
       --per_instance[(*best)->instance];
+      if (!attribute.empty()) --per_bucket[bucket_of((*best)->instance)];
       out.push_back(*best);
       candidates.erase(best);
     }
@@ -442,8 +501,10 @@ class Pass {
       } else if (d == Displaced::draining && (daemon_ || t.last != "RUNNING")) {
         BERTH_CHECK(stop(t, std::string(kDrainReason), stopped));
       } else if (daemon_ && !daemon_instances_.contains(t.instance)) {
-        BERTH_CHECK(stop(t, "Container instance no longer meets the service's placement "
-                            "constraints", stopped));
+        BERTH_CHECK(stop(t,
+                         "Container instance no longer meets the service's placement "
+                         "constraints",
+                         stopped));
       }
     }
     int64_t healthy_total = 0;
@@ -471,7 +532,8 @@ class Pass {
     // RUNNING tasks on a DRAINING instance: those not yet healthy go at once, healthy ones as far
     // as minimumHealthyPercent allows (their replacements start below, within maximumPercent).
     int64_t can_stop = std::max<int64_t>(0, healthy_total - min_healthy_);
-    for (const TaskInfo* t : drained_other) BERTH_CHECK(stop(*t, std::string(kDrainReason), stopped));
+    for (const TaskInfo* t : drained_other)
+      BERTH_CHECK(stop(*t, std::string(kDrainReason), stopped));
     auto drained = choose_victims(drained_healthy, can_stop);
     can_stop -= static_cast<int64_t>(drained.size());
     for (const TaskInfo* t : drained) BERTH_CHECK(stop(*t, std::string(kDrainReason), stopped));
@@ -487,7 +549,8 @@ class Pass {
       // One task per instance: extras go.
       for (auto& [instance, list] : primary_on) {
         for (size_t i = 1; i < list.size(); ++i)
-          BERTH_CHECK(stop(*list[i], "Scaling activity initiated by (deployment " + pid + ")", stopped));
+          BERTH_CHECK(
+              stop(*list[i], "Scaling activity initiated by (deployment " + pid + ")", stopped));
       }
     } else if (primary_count > desired_) {
       for (const TaskInfo* t : choose_victims(primary_wanted, primary_count - desired_))
@@ -522,8 +585,8 @@ class Pass {
       BERTH_TRY(json::value out, launch_tasks_on(ctx_, placer_, req, targets));
       return note_launched(s, out, static_cast<int64_t>(targets.size()));
     }
-    int64_t start = std::min({desired_ - primary_count, max_total_ - live_total_,
-                              int64_t{kMaxLaunchesPerPass}});
+    int64_t start = std::min(
+        {desired_ - primary_count, max_total_ - live_total_, int64_t{kMaxLaunchesPerPass}});
     if (start <= 0) return {};
     BERTH_TRY(json::value out, launch_tasks(ctx_, placer_, req, static_cast<int>(start)));
     return note_launched(s, out, start);
@@ -540,16 +603,15 @@ class Pass {
     }
     if (static_cast<int64_t>(started.size()) < wanted) {
       const json::array& failures = out.at("failures").as_array();
-      std::string why =
-          failures.empty()
-              ? "Reason: No Container Instances were found in your cluster."
-              : "The closest matching (container-instance " +
-                    short_id(failures.front().at("arn").as_string()) + ") " +
-                    placement_reason(failures.front().at("reason").as_string()) + ".";
+      std::string why = failures.empty()
+                            ? "Reason: No Container Instances were found in your cluster."
+                            : "The closest matching (container-instance " +
+                                  short_id(failures.front().at("arn").as_string()) + ") " +
+                                  placement_reason(failures.front().at("reason").as_string()) + ".";
       std::string msg = "(service " + name_ +
                         ") was unable to place a task because no container instance met all of "
-                        "its requirements. " + why +
-                        " For more information, see the Troubleshooting section.";
+                        "its requirements. " +
+                        why + " For more information, see the Troubleshooting section.";
       // Not repeated while nothing else happens, so a stuck service does not flood its events.
       const json::array* ev = opt_array(s, "events");
       bool repeat = ev && !ev->empty() && ev->front().at("message").as_string() == msg;
@@ -590,10 +652,11 @@ class Pass {
   double grace_ = 0;
   std::map<std::string, bool> has_health_check_;  // by task definition ARN
   std::map<std::string, std::string> td_of_;      // deployment id -> task definition ARN
-  std::set<std::string> stopped_ids_;  // stopped (or stopping) by this pass
-  std::set<std::string> gone_ids_;     // STOPPED by this pass (no agent had them)
+  std::set<std::string> stopped_ids_;             // stopped (or stopping) by this pass
+  std::set<std::string> gone_ids_;                // STOPPED by this pass (no agent had them)
   bool daemon_ = false;
-  std::set<std::string> daemon_instances_;  // DAEMON: ARNs of the instances it covers
+  std::set<std::string> daemon_instances_;      // DAEMON: ARNs of the instances it covers
+  std::string scale_in_type_, scale_in_field_;  // the service's first placement strategy
   std::vector<std::string> events_;
 };
 

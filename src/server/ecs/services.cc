@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "server/ecs/paging.h"
+#include "server/ecs/placer.h"
 #include "server/ecs/service_records.h"
 
 namespace berth::server::ecs {
@@ -61,9 +62,7 @@ bool valid_service_name(std::string_view name) {
   return true;
 }
 
-Error service_not_found() {
-  return Error(model::Errc::service_not_found, "Service not found.");
-}
+Error service_not_found() { return Error(model::Errc::service_not_found, "Service not found."); }
 
 }  // namespace
 
@@ -71,14 +70,17 @@ Result<std::string> service_name_from_ref(const EcsContext& ctx, std::string_vie
   std::string_view name = ref;
   if (ref.starts_with("arn:")) {
     std::string prefix = ctx.arn("service/");
-    if (!ref.starts_with(prefix)) return invalid_parameter("Invalid service ARN: " + std::string(ref) + ".");
+    if (!ref.starts_with(prefix))
+      return invalid_parameter("Invalid service ARN: " + std::string(ref) + ".");
     name = ref.substr(prefix.size());
-    if (auto slash = name.rfind('/'); slash != std::string_view::npos) name = name.substr(slash + 1);
+    if (auto slash = name.rfind('/'); slash != std::string_view::npos)
+      name = name.substr(slash + 1);
   }
   if (!valid_service_name(name)) {
     return invalid_parameter(
         "Service names can contain up to 255 letters (uppercase and lowercase), numbers, "
-        "underscores, and hyphens: '" + std::string(ref) + "'.");
+        "underscores, and hyphens: '" +
+        std::string(ref) + "'.");
   }
   return std::string(name);
 }
@@ -123,8 +125,7 @@ Result<json::array> placement_list(const json::object& in, const char* name) {
 Result<json::object> resolve_task_definition(EcsContext& ctx, std::string_view ref) {
   BERTH_TRY(auto td, find_task_definition(ctx, ref));
   if (!td) return client_error("Unable to find task definition '" + std::string(ref) + "'.");
-  if (opt_string(*td, "status") != "ACTIVE")
-    return client_error("TaskDefinition is inactive");
+  if (opt_string(*td, "status") != "ACTIVE") return client_error("TaskDefinition is inactive");
   return std::move(*td);
 }
 
@@ -134,7 +135,29 @@ std::string request_fingerprint(const json::object& in) {
   return dump(copy);
 }
 
-Result<json::value> create_service(EcsContext& ctx, const json::object& in) {
+// The instances a DAEMON service covers now: ACTIVE and matching its memberOf constraints (the
+// controller keeps the count current as instances come and go; setting it at creation means a
+// waiter never sees a new DAEMON service "stable" at 0 of 0).
+Result<int64_t> daemon_instance_count(Placer& placer, const std::string& cluster,
+                                      const json::array& constraints) {
+  std::vector<scheduler::Expression> rules;
+  for (const auto& c : constraints) {
+    auto expr = opt_string(c.as_object(), "expression");
+    if (opt_string(c.as_object(), "type") != "memberOf" || !expr) continue;
+    auto e = scheduler::Expression::parse(*expr);
+    if (!e.ok()) return invalid_parameter(e.error().message);
+    rules.push_back(std::move(*e));
+  }
+  int64_t n = 0;
+  for (const auto& v : placer.instances(cluster)) {
+    bool ok = v.active;
+    for (const auto& r : rules) ok = ok && r.matches(v);
+    n += ok;
+  }
+  return n;
+}
+
+Result<json::value> create_service(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   std::string name(opt_string(in, "serviceName").value_or(""));
   if (!valid_service_name(name)) {
@@ -147,10 +170,12 @@ Result<json::value> create_service(EcsContext& ctx, const json::object& in) {
     return invalid_parameter("schedulingStrategy must be REPLICA or DAEMON.");
   bool daemon = strategy == "DAEMON";
   if (auto* ps = opt_array(in, "placementStrategy"); daemon && ps && !ps->empty())
-    return invalid_parameter("Placement strategies are not supported with the DAEMON scheduling strategy.");
+    return invalid_parameter(
+        "Placement strategies are not supported with the DAEMON scheduling strategy.");
   if (auto lt = opt_string(in, "launchType"); lt && *lt == "FARGATE")
-    return invalid_parameter("Berth runs tasks on your container instances: launchType FARGATE "
-                             "is not available; use EC2 or EXTERNAL.");
+    return invalid_parameter(
+        "Berth runs tasks on your container instances: launchType FARGATE "
+        "is not available; use EC2 or EXTERNAL.");
   if (auto* cps = opt_array(in, "capacityProviderStrategy"); cps && !cps->empty())
     return invalid_parameter("capacityProviderStrategy is not supported.");
   if (auto* lbs = opt_array(in, "loadBalancers"); lbs && !lbs->empty())
@@ -161,13 +186,16 @@ Result<json::value> create_service(EcsContext& ctx, const json::object& in) {
   if (!td_ref) return invalid_parameter("TaskDefinition must be specified.");
   int64_t desired = opt_int(in, "desiredCount").value_or(0);
   if (desired < 0) return invalid_parameter("desiredCount must be at least 0.");
-  // A DAEMON service's desiredCount is the number of instances it covers (set by the controller).
+  // A DAEMON service's desiredCount is the number of instances it covers.
   if (daemon) desired = 0;
-  BERTH_TRY(json::object config, deployment_configuration(opt_object(in, "deploymentConfiguration"),
-                                                          nullptr, daemon));
+  BERTH_TRY(json::object config,
+            deployment_configuration(opt_object(in, "deploymentConfiguration"), nullptr, daemon));
   BERTH_TRY(json::array tags, validate_tags(opt_array(in, "tags")));
   BERTH_TRY(json::array constraints, placement_list(in, "placementConstraints"));
   BERTH_TRY(json::array strategies, placement_list(in, "placementStrategy"));
+  if (daemon) {
+    BERTH_TRY(desired, daemon_instance_count(placer, cluster, constraints));
+  }
   std::string token(opt_string(in, "clientToken").value_or(""));
   std::string fingerprint = request_fingerprint(in);
   return with_retries([&]() -> Result<json::value> {
@@ -204,7 +232,8 @@ Result<json::value> create_service(EcsContext& ctx, const json::object& in) {
     s["deploymentConfiguration"] = config;
     s["placementConstraints"] = constraints;
     s["placementStrategy"] = strategies;
-    if (auto g = opt_int(in, "healthCheckGracePeriodSeconds")) s["healthCheckGracePeriodSeconds"] = *g;
+    if (auto g = opt_int(in, "healthCheckGracePeriodSeconds"))
+      s["healthCheckGracePeriodSeconds"] = *g;
     s["schedulingStrategy"] = strategy;
     s["deploymentController"] = json::object{{"type", "ECS"}};
     s["createdAt"] = ctx.now();
@@ -247,7 +276,8 @@ Result<json::value> update_service(EcsContext& ctx, const json::object& in) {
     bool daemon = opt_string(s, "schedulingStrategy") == "DAEMON";
     if (auto d = opt_int(in, "desiredCount")) {
       if (daemon)
-        return invalid_parameter("The daemon scheduling strategy does not support a desired count for services.");
+        return invalid_parameter(
+            "The daemon scheduling strategy does not support a desired count for services.");
       if (*d < 0) return invalid_parameter("desiredCount must be at least 0.");
       s["desiredCount"] = *d;
     }
@@ -261,14 +291,16 @@ Result<json::value> update_service(EcsContext& ctx, const json::object& in) {
                 deployment_configuration(dc, &s.at("deploymentConfiguration").as_object(), daemon));
     }
     if (auto* ps = opt_array(in, "placementStrategy"); daemon && ps && !ps->empty())
-      return invalid_parameter("Placement strategies are not supported with the DAEMON scheduling strategy.");
+      return invalid_parameter(
+          "Placement strategies are not supported with the DAEMON scheduling strategy.");
     for (const char* p : {"placementConstraints", "placementStrategy"}) {
       if (const json::array* a = opt_array(in, p)) {
         s[p] = *a;
         redeploy = true;  // as ECS: a placement change starts a new deployment
       }
     }
-    if (auto g = opt_int(in, "healthCheckGracePeriodSeconds")) s["healthCheckGracePeriodSeconds"] = *g;
+    if (auto g = opt_int(in, "healthCheckGracePeriodSeconds"))
+      s["healthCheckGracePeriodSeconds"] = *g;
     if (auto v = opt_bool(in, "enableExecuteCommand")) s["enableExecuteCommand"] = *v;
     if (auto v = opt_string(in, "propagateTags")) s["propagateTags"] = *v;
     json::array& deployments = s["deployments"].as_array();
@@ -295,7 +327,8 @@ Result<json::value> delete_service(EcsContext& ctx, const json::object& in) {
     json::object& s = doc.obj;
     if (opt_string(s, "status") == "INACTIVE")
       return Error(model::Errc::service_not_active, "Service was not ACTIVE.");
-    if (opt_string(s, "status") == "DRAINING") return json::object{{"service", render_service(s, false)}};
+    if (opt_string(s, "status") == "DRAINING")
+      return json::object{{"service", render_service(s, false)}};
     // A DAEMON service cannot be scaled to 0 first: ECS deletes it without force.
     if (opt_int(s, "desiredCount").value_or(0) > 0 && !force &&
         opt_string(s, "schedulingStrategy") != "DAEMON")
@@ -346,20 +379,19 @@ Result<json::value> list_services(EcsContext& ctx, const json::object& in) {
   BERTH_TRY(size_t max, max_results_from(in, 100));
   auto launch_type = opt_string(in, "launchType");
   auto strategy = opt_string(in, "schedulingStrategy");
-  BERTH_TRY(Page page,
-            page_scan(ctx.store(), keys::service_prefix(cluster), in, max,
-                      [&](const store::KeyValue& kv) -> std::optional<json::value> {
-                        boost::system::error_code ec;
-                        json::value v = json::parse(kv.value, ec);
-                        if (ec || !v.is_object()) return std::nullopt;
-                        const auto& s = v.as_object();
-                        if (opt_string(s, "status") == "INACTIVE") return std::nullopt;
-                        if (launch_type && opt_string(s, "launchType") != *launch_type)
-                          return std::nullopt;
-                        if (strategy && opt_string(s, "schedulingStrategy") != *strategy)
-                          return std::nullopt;
-                        return s.at("serviceArn");
-                      }));
+  BERTH_TRY(Page page, page_scan(ctx.store(), keys::service_prefix(cluster), in, max,
+                                 [&](const store::KeyValue& kv) -> std::optional<json::value> {
+                                   boost::system::error_code ec;
+                                   json::value v = json::parse(kv.value, ec);
+                                   if (ec || !v.is_object()) return std::nullopt;
+                                   const auto& s = v.as_object();
+                                   if (opt_string(s, "status") == "INACTIVE") return std::nullopt;
+                                   if (launch_type && opt_string(s, "launchType") != *launch_type)
+                                     return std::nullopt;
+                                   if (strategy && opt_string(s, "schedulingStrategy") != *strategy)
+                                     return std::nullopt;
+                                   return s.at("serviceArn");
+                                 }));
   json::object out{{"serviceArns", std::move(page.items)}};
   put_next_token(out, page);
   return out;
@@ -367,8 +399,9 @@ Result<json::value> list_services(EcsContext& ctx, const json::object& in) {
 
 }  // namespace
 
-void register_service_actions(api::JsonService& s, EcsContext& ctx) {
-  s.add("CreateService", [&ctx](auto&, const json::object& in) { return create_service(ctx, in); });
+void register_service_actions(api::JsonService& s, EcsContext& ctx, Placer& placer) {
+  s.add("CreateService",
+        [&ctx, &placer](auto&, const json::object& in) { return create_service(ctx, placer, in); });
   s.add("UpdateService", [&ctx](auto&, const json::object& in) { return update_service(ctx, in); });
   s.add("DeleteService", [&ctx](auto&, const json::object& in) { return delete_service(ctx, in); });
   s.add("DescribeServices",

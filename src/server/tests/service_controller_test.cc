@@ -29,8 +29,10 @@ class ServiceTest : public ::testing::Test {
         controller_(ecs_.context(), ecs_.placer()) {
     ok("CreateCluster", R"({"clusterName":"c"})");
     for (int i = 0; i < 3; ++i) register_instance();
-    ok("RegisterTaskDefinition", R"({"family":"web","containerDefinitions":[{"name":"web","image":"nginx","memory":128}]})");
-    ok("RegisterTaskDefinition", R"({"family":"web","containerDefinitions":[{"name":"web","image":"nginx:2","memory":128}]})");
+    ok("RegisterTaskDefinition",
+       R"({"family":"web","containerDefinitions":[{"name":"web","image":"nginx","memory":128}]})");
+    ok("RegisterTaskDefinition",
+       R"({"family":"web","containerDefinitions":[{"name":"web","image":"nginx:2","memory":128}]})");
   }
 
   std::pair<std::string, json::object> call(const std::string& action, const std::string& body) {
@@ -62,7 +64,8 @@ class ServiceTest : public ::testing::Test {
       {"name":"MEMORY","type":"INTEGER","integerValue":1024}]})");
   }
   json::object service(const std::string& name = "web") {
-    auto out = ok("DescribeServices", R"({"cluster":"c","services":[")" + name + R"("],"include":["TAGS"]})");
+    auto out = ok("DescribeServices",
+                  R"({"cluster":"c","services":[")" + name + R"("],"include":["TAGS"]})");
     return out.at("services").at(0).as_object();
   }
   std::vector<json::object> tasks() {
@@ -89,8 +92,10 @@ class ServiceTest : public ::testing::Test {
   void agent_step() {
     for (const auto& t : tasks()) {
       if (t.at("lastStatus") == "STOPPED") continue;
-      if (t.at("desiredStatus") == "STOPPED") report(t, "STOPPED");
-      else if (t.at("lastStatus") != "RUNNING") report(t, "RUNNING");
+      if (t.at("desiredStatus") == "STOPPED")
+        report(t, "STOPPED");
+      else if (t.at("lastStatus") != "RUNNING")
+        report(t, "RUNNING");
     }
   }
   // Reconcile and agent steps until nothing changes; checks the deployment limits after every
@@ -142,7 +147,8 @@ class ServiceTest : public ::testing::Test {
     return n;
   }
   void drain(const std::string& arn) {
-    ok("UpdateContainerInstancesState", R"({"cluster":"c","status":"DRAINING","containerInstances":[")" + arn + "\"]}");
+    ok("UpdateContainerInstancesState",
+       R"({"cluster":"c","status":"DRAINING","containerInstances":[")" + arn + "\"]}");
   }
 
   std::unique_ptr<store::Store> store_;
@@ -153,7 +159,8 @@ class ServiceTest : public ::testing::Test {
 };
 
 TEST_F(ServiceTest, CreateDescribeListAndIdempotency) {
-  auto out = ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
+  auto out = ok("CreateService",
+                R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
       "clientToken":"t1","tags":[{"key":"k","value":"v"}]})");
   const auto& s = out.at("service").as_object();
   EXPECT_EQ(s.at("status"), "ACTIVE");
@@ -168,33 +175,53 @@ TEST_F(ServiceTest, CreateDescribeListAndIdempotency) {
   EXPECT_TRUE(id.starts_with("ecs-svc/"));
   EXPECT_FALSE(s.contains("tags"));
   // The same token and request: the same service; anything else: not idempotent.
-  auto again = ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
+  auto again = ok("CreateService",
+                  R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
       "clientToken":"t1","tags":[{"key":"k","value":"v"}]})");
   EXPECT_EQ(again.at("service").at("deployments").at(0).at("id").as_string(), id);
-  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":3,"clientToken":"t1"})"),
-            "InvalidParameterException");
+  EXPECT_EQ(
+      err("CreateService",
+          R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":3,"clientToken":"t1"})"),
+      "InvalidParameterException");
   EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1"})"),
             "InvalidParameterException");
-  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"d","taskDefinition":"web:1","schedulingStrategy":"DAEMON","placementStrategy":[{"type":"random"}]})"),
-            "InvalidParameterException");
-  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"x","taskDefinition":"nope"})"), "ClientException");
-  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"x","taskDefinition":"web","deploymentConfiguration":{"maximumPercent":90}})"),
-            "InvalidParameterException");
-  auto desc = ok("DescribeServices", R"({"cluster":"c","services":["web","nope"],"include":["TAGS"]})");
+  EXPECT_EQ(
+      err("CreateService",
+          R"({"cluster":"c","serviceName":"d","taskDefinition":"web:1","schedulingStrategy":"DAEMON","placementStrategy":[{"type":"random"}]})"),
+      "InvalidParameterException");
+  EXPECT_EQ(err("CreateService", R"({"cluster":"c","serviceName":"x","taskDefinition":"nope"})"),
+            "ClientException");
+  EXPECT_EQ(
+      err("CreateService",
+          R"({"cluster":"c","serviceName":"x","taskDefinition":"web","deploymentConfiguration":{"maximumPercent":90}})"),
+      "InvalidParameterException");
+  auto desc =
+      ok("DescribeServices", R"({"cluster":"c","services":["web","nope"],"include":["TAGS"]})");
   EXPECT_EQ(desc.at("services").at(0).at("tags").at(0).at("key"), "k");
   EXPECT_EQ(desc.at("failures").at(0).at("reason"), "MISSING");
   ok("CreateService", R"({"cluster":"c","serviceName":"other","taskDefinition":"web"})");
   auto page = ok("ListServices", R"({"cluster":"c","maxResults":1})");
   EXPECT_EQ(page.at("serviceArns").as_array().size(), 1u);
-  auto rest = ok("ListServices", R"({"cluster":"c","nextToken":")" + std::string(page.at("nextToken").as_string()) + "\"}");
+  auto rest = ok("ListServices", R"({"cluster":"c","nextToken":")" +
+                                     std::string(page.at("nextToken").as_string()) + "\"}");
   EXPECT_EQ(rest.at("serviceArns").as_array().size(), 1u);
-  EXPECT_EQ(ok("ListServices", R"({"cluster":"c","schedulingStrategy":"DAEMON"})").at("serviceArns").as_array().size(), 0u);
-  EXPECT_EQ(ok("DescribeClusters", R"({"clusters":["c"]})").at("clusters").at(0).at("activeServicesCount"), 2);
-  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"nope","desiredCount":1})"), "ServiceNotFoundException");
+  EXPECT_EQ(ok("ListServices", R"({"cluster":"c","schedulingStrategy":"DAEMON"})")
+                .at("serviceArns")
+                .as_array()
+                .size(),
+            0u);
+  EXPECT_EQ(ok("DescribeClusters", R"({"clusters":["c"]})")
+                .at("clusters")
+                .at(0)
+                .at("activeServicesCount"),
+            2);
+  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"nope","desiredCount":1})"),
+            "ServiceNotFoundException");
 }
 
 TEST_F(ServiceTest, StartsReplacesAndScales) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":3})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":3})");
   settle();
   auto s = service();
   EXPECT_EQ(s.at("runningCount"), 3);
@@ -208,7 +235,8 @@ TEST_F(ServiceTest, StartsReplacesAndScales) {
   EXPECT_TRUE(m.back().starts_with("(service web) has started 3 tasks: (task ")) << m.back();
   // Spread across instances by default.
   std::set<std::string> instances;
-  for (const auto& t : tasks()) instances.insert(std::string(t.at("containerInstanceArn").as_string()));
+  for (const auto& t : tasks())
+    instances.insert(std::string(t.at("containerInstanceArn").as_string()));
   EXPECT_EQ(instances.size(), 3u);
 
   // An essential container exits: the task is replaced.
@@ -228,10 +256,12 @@ TEST_F(ServiceTest, StartsReplacesAndScales) {
   EXPECT_EQ(counts().healthy, 3);
   std::map<std::string, int> per;
   for (const auto& t : tasks()) {
-    if (t.at("lastStatus") == "RUNNING") ++per[std::string(t.at("containerInstanceArn").as_string())];
+    if (t.at("lastStatus") == "RUNNING")
+      ++per[std::string(t.at("containerInstanceArn").as_string())];
   }
   EXPECT_EQ(per.size(), 3u);
-  EXPECT_TRUE(messages()[1].starts_with("(service web) has stopped 3 running tasks: (task ")) << messages()[1];
+  EXPECT_TRUE(messages()[1].starts_with("(service web) has stopped 3 running tasks: (task "))
+      << messages()[1];
   // Steady state is not repeated until six hours have passed.
   size_t n = messages().size();
   settle();
@@ -242,7 +272,8 @@ TEST_F(ServiceTest, StartsReplacesAndScales) {
 }
 
 TEST_F(ServiceTest, RollingUpdateMax200Min100) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":4})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":4})");
   settle();
   ok("UpdateService", R"({"cluster":"c","service":"web","taskDefinition":"web:2"})");
   auto s = service();
@@ -251,7 +282,8 @@ TEST_F(ServiceTest, RollingUpdateMax200Min100) {
   settle(/*max_live=*/8, /*min_healthy=*/4);
   s = service();
   ASSERT_EQ(s.at("deployments").as_array().size(), 1u);
-  EXPECT_EQ(s.at("deployments").at(0).at("taskDefinition"), "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2");
+  EXPECT_EQ(s.at("deployments").at(0).at("taskDefinition"),
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2");
   EXPECT_EQ(s.at("deployments").at(0).at("rolloutState"), "COMPLETED");
   EXPECT_EQ(s.at("runningCount"), 4);
   for (const auto& t : tasks()) {
@@ -262,7 +294,8 @@ TEST_F(ServiceTest, RollingUpdateMax200Min100) {
 }
 
 TEST_F(ServiceTest, RollingUpdateMax100Min50) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":4,
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":4,
       "deploymentConfiguration":{"maximumPercent":100,"minimumHealthyPercent":50}})");
   settle();
   ok("UpdateService", R"({"cluster":"c","service":"web","forceNewDeployment":true})");
@@ -274,10 +307,12 @@ TEST_F(ServiceTest, RollingUpdateMax100Min50) {
 }
 
 TEST_F(ServiceTest, GracePeriodHoldsTheRollout) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
       "healthCheckGracePeriodSeconds":30})");
   settle();
-  EXPECT_EQ(service().at("deployments").at(0).at("rolloutState"), "IN_PROGRESS");  // not yet healthy
+  EXPECT_EQ(service().at("deployments").at(0).at("rolloutState"),
+            "IN_PROGRESS");  // not yet healthy
   clock_.advance(std::chrono::seconds(31));
   settle();
   EXPECT_EQ(service().at("deployments").at(0).at("rolloutState"), "COMPLETED");
@@ -295,7 +330,8 @@ TEST_F(ServiceTest, GracePeriodHoldsTheRollout) {
 }
 
 TEST_F(ServiceTest, CircuitBreakerRollsBack) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
       "deploymentConfiguration":{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}})");
   settle();
   std::string first(service().at("deployments").at(0).at("id").as_string());
@@ -305,8 +341,10 @@ TEST_F(ServiceTest, CircuitBreakerRollsBack) {
     ASSERT_TRUE(controller_.reconcile_once().ok());
     for (const auto& t : tasks()) {
       if (t.at("lastStatus") == "STOPPED") continue;
-      if (t.at("taskDefinitionArn").as_string().ends_with("web:2")) report(t, "STOPPED", R"(,"reason":"Essential container in task exited")");
-      else if (t.at("desiredStatus") == "STOPPED") report(t, "STOPPED");
+      if (t.at("taskDefinitionArn").as_string().ends_with("web:2"))
+        report(t, "STOPPED", R"(,"reason":"Essential container in task exited")");
+      else if (t.at("desiredStatus") == "STOPPED")
+        report(t, "STOPPED");
     }
     check(-1, 2);
   }
@@ -325,36 +363,48 @@ TEST_F(ServiceTest, CircuitBreakerRollsBack) {
 }
 
 TEST_F(ServiceTest, UnplaceableTaskEvent) {
-  ok("RegisterTaskDefinition", R"({"family":"huge","containerDefinitions":[{"name":"a","image":"i","memory":4000}]})");
-  ok("CreateService", R"({"cluster":"c","serviceName":"huge","taskDefinition":"huge","desiredCount":1})");
+  ok("RegisterTaskDefinition",
+     R"({"family":"huge","containerDefinitions":[{"name":"a","image":"i","memory":4000}]})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"huge","taskDefinition":"huge","desiredCount":1})");
   ASSERT_TRUE(controller_.reconcile_once().ok());
   ASSERT_TRUE(controller_.reconcile_once().ok());
   auto out = ok("DescribeServices", R"({"cluster":"c","services":["huge"]})");
   const auto& ev = out.at("services").at(0).at("events").as_array();
   ASSERT_EQ(ev.size(), 1u);  // not repeated
   std::string m(ev.at(0).at("message").as_string());
-  EXPECT_TRUE(m.starts_with("(service huge) was unable to place a task because no container instance met all of its "
-                            "requirements. The closest matching (container-instance ")) << m;
-  EXPECT_TRUE(m.ends_with(") has insufficient memory available. For more information, see the Troubleshooting section.")) << m;
+  EXPECT_TRUE(m.starts_with(
+      "(service huge) was unable to place a task because no container instance met all of its "
+      "requirements. The closest matching (container-instance "))
+      << m;
+  EXPECT_TRUE(
+      m.ends_with(") has insufficient memory available. For more information, see the "
+                  "Troubleshooting section."))
+      << m;
 }
 
 TEST_F(ServiceTest, DeleteDrainsThenInactive) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
   settle();
-  EXPECT_EQ(err("DeleteService", R"({"cluster":"c","service":"web"})"), "InvalidParameterException");
+  EXPECT_EQ(err("DeleteService", R"({"cluster":"c","service":"web"})"),
+            "InvalidParameterException");
   auto d = ok("DeleteService", R"({"cluster":"c","service":"web","force":true})");
   EXPECT_EQ(d.at("service").at("status"), "DRAINING");
-  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"web","desiredCount":1})"), "ServiceNotActiveException");
+  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"web","desiredCount":1})"),
+            "ServiceNotActiveException");
   settle();
   EXPECT_EQ(service().at("status"), "INACTIVE");
   EXPECT_EQ(counts().live, 0);
   EXPECT_EQ(ok("ListServices", R"({"cluster":"c"})").at("serviceArns").as_array().size(), 0u);
   // The name can be used again.
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":0})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":0})");
 }
 
 TEST_F(ServiceTest, RestartMidDeploymentFinishesIt) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":3})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":3})");
   settle();
   ok("UpdateService", R"({"cluster":"c","service":"web","taskDefinition":"web:2"})");
   ASSERT_TRUE(controller_.reconcile_once().ok());
@@ -376,7 +426,8 @@ TEST_F(ServiceTest, RestartMidDeploymentFinishesIt) {
 }
 
 TEST_F(ServiceTest, DrainMovesRunningTasksWithinMinMax) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
   settle();
   std::string busy;
   for (const auto& arn : instance_arns()) {
@@ -384,7 +435,8 @@ TEST_F(ServiceTest, DrainMovesRunningTasksWithinMinMax) {
   }
   ASSERT_FALSE(busy.empty());
   // A standalone task on the same instance is left alone.
-  ok("StartTask", R"({"cluster":"c","taskDefinition":"web:1","containerInstances":[")" + busy + "\"]}");
+  ok("StartTask",
+     R"({"cluster":"c","taskDefinition":"web:1","containerInstances":[")" + busy + "\"]}");
   agent_step();
   drain(busy);
   settle(/*max_live=*/2 * 2 + 1, /*min_healthy=*/2 + 1);
@@ -401,7 +453,8 @@ TEST_F(ServiceTest, DrainMovesRunningTasksWithinMinMax) {
 }
 
 TEST_F(ServiceTest, DrainWithMax100Min50StopsFirst) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2,
       "placementStrategy":[{"type":"binpack","field":"memory"}],
       "deploymentConfiguration":{"maximumPercent":100,"minimumHealthyPercent":50}})");
   settle();
@@ -417,7 +470,8 @@ TEST_F(ServiceTest, DrainWithMax100Min50StopsFirst) {
 }
 
 TEST_F(ServiceTest, DrainStopsPendingTasksAtOnce) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":1})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":1})");
   ASSERT_TRUE(controller_.reconcile_once().ok());
   ASSERT_EQ(tasks().size(), 1u);
   std::string arn(tasks().front().at("containerInstanceArn").as_string());
@@ -426,14 +480,16 @@ TEST_F(ServiceTest, DrainStopsPendingTasksAtOnce) {
   int stopped = 0, live_elsewhere = 0;
   for (const auto& t : tasks()) {
     stopped += t.at("lastStatus") == "STOPPED";
-    live_elsewhere += t.at("lastStatus") != "STOPPED" && t.at("containerInstanceArn").as_string() != arn;
+    live_elsewhere +=
+        t.at("lastStatus") != "STOPPED" && t.at("containerInstanceArn").as_string() != arn;
   }
   EXPECT_EQ(stopped, 1);
   EXPECT_EQ(live_elsewhere, 1);
 }
 
 TEST_F(ServiceTest, LostAgentTasksAreReplacedAfterTheGracePeriod) {
-  ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","desiredCount":2})");
   settle();
   std::string busy;
   for (const auto& arn : instance_arns()) {
@@ -463,10 +519,13 @@ TEST_F(ServiceTest, LostAgentTasksAreReplacedAfterTheGracePeriod) {
 }
 
 TEST_F(ServiceTest, DaemonFollowsInstances) {
-  auto out = ok("CreateService", R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","schedulingStrategy":"DAEMON"})");
+  auto out = ok(
+      "CreateService",
+      R"({"cluster":"c","serviceName":"web","taskDefinition":"web:1","schedulingStrategy":"DAEMON"})");
   EXPECT_EQ(out.at("service").at("deploymentConfiguration").at("maximumPercent"), 100);
   EXPECT_EQ(out.at("service").at("deploymentConfiguration").at("minimumHealthyPercent"), 0);
-  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"web","desiredCount":5})"), "InvalidParameterException");
+  EXPECT_EQ(err("UpdateService", R"({"cluster":"c","service":"web","desiredCount":5})"),
+            "InvalidParameterException");
   settle();
   for (const auto& arn : instance_arns()) EXPECT_EQ(live_on(arn), 1) << arn;
   EXPECT_EQ(service().at("desiredCount"), 3);
@@ -480,7 +539,8 @@ TEST_F(ServiceTest, DaemonFollowsInstances) {
   settle();
   EXPECT_EQ(live_on(arns[0]), 0);
   EXPECT_EQ(service().at("desiredCount"), 3);
-  ok("DeregisterContainerInstance", R"({"cluster":"c","containerInstance":")" + arns[1] + R"(","force":true})");
+  ok("DeregisterContainerInstance",
+     R"({"cluster":"c","containerInstance":")" + arns[1] + R"(","force":true})");
   settle();
   EXPECT_EQ(live_on(arns[1]), 0);
   EXPECT_EQ(service().at("desiredCount"), 2);
@@ -503,4 +563,31 @@ TEST_F(ServiceTest, DaemonFollowsInstances) {
 }
 
 }  // namespace
+TEST_F(ServiceTest, ScaleInFollowsBinpack) {
+  // Instance A keeps 384 MiB free next to a standalone task; binpack(memory) fills it first.
+  std::string a = instance_arns().at(0);
+  ok("RegisterTaskDefinition",
+     R"({"family":"big","containerDefinitions":[{"name":"b","image":"i","memory":640}]})");
+  ok("StartTask", R"({"cluster":"c","taskDefinition":"big","containerInstances":[")" + a + "\"]}");
+  ok("CreateService",
+     R"({"cluster":"c","serviceName":"packed","taskDefinition":"web:1","desiredCount":4,
+      "placementStrategy":[{"type":"binpack","field":"memory"}]})");
+  settle();
+  auto on = [&](const std::string& instance) {
+    int n = 0;
+    for (const auto& t : tasks()) {
+      n += t.at("group") == "service:packed" && t.at("lastStatus") != "STOPPED" &&
+           t.at("containerInstanceArn").as_string() == instance;
+    }
+    return n;
+  };
+  ASSERT_EQ(on(a), 3);
+  // Scaling in stops from the instance with the most memory left (not the one with most tasks),
+  // so the service stays packed.
+  ok("UpdateService", R"({"cluster":"c","service":"packed","desiredCount":3})");
+  settle();
+  EXPECT_EQ(on(a), 3);
+  EXPECT_EQ(service("packed").at("runningCount"), 3);
+}
+
 }  // namespace berth::server::ecs
