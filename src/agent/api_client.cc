@@ -20,9 +20,12 @@ struct ClientCategory : std::error_category {
   const char* name() const noexcept override { return "berth.agent.client"; }
   std::string message(int c) const override {
     switch (static_cast<ClientErrc>(c)) {
-      case ClientErrc::transport: return "transport error";
-      case ClientErrc::server: return "server error";
-      case ClientErrc::rejected: return "request rejected";
+      case ClientErrc::transport:
+        return "transport error";
+      case ClientErrc::server:
+        return "server error";
+      case ClientErrc::rejected:
+        return "request rejected";
     }
     return "unknown";
   }
@@ -32,6 +35,27 @@ struct ClientCategory : std::error_category {
 const std::error_category& client_category() {
   static ClientCategory c;
   return c;
+}
+
+namespace {
+std::string url_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string channel_target(std::string_view cluster, std::string_view instance_arn) {
+  return "/agent/v1/connect?cluster=" + url_encode(cluster) +
+         "&containerInstance=" + url_encode(instance_arn);
 }
 
 Result<Endpoint> Endpoint::parse(std::string_view url) {
@@ -53,7 +77,8 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
       if (c < '0' || c > '9') return Error(ClientErrc::rejected, "bad port in " + std::string(url));
       port = port * 10 + (c - '0');
     }
-    if (port < 1 || port > 65535) return Error(ClientErrc::rejected, "bad port in " + std::string(url));
+    if (port < 1 || port > 65535)
+      return Error(ClientErrc::rejected, "bad port in " + std::string(url));
     e.port = static_cast<uint16_t>(port);
   }
   if (e.host.empty()) return Error(ClientErrc::rejected, "no host in " + std::string(url));
@@ -61,7 +86,10 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
 }
 
 ApiClient::ApiClient(Endpoint endpoint, api::AccessKey key, std::string region, const Clock& clock)
-    : endpoint_(std::move(endpoint)), key_(std::move(key)), region_(std::move(region)), clock_(clock) {}
+    : endpoint_(std::move(endpoint)),
+      key_(std::move(key)),
+      region_(std::move(region)),
+      clock_(clock) {}
 
 Result<boost::json::value> ApiClient::call(std::string_view action, const boost::json::object& body,
                                            std::chrono::milliseconds timeout) {
@@ -106,12 +134,14 @@ Result<boost::json::value> ApiClient::call(std::string_view action, const boost:
   boost::system::error_code pec;
   boost::json::value v = boost::json::parse(in.body(), pec);
   int status = static_cast<int>(in.result_int());
-  if (status >= 500) return Error(ClientErrc::server, std::string(action) + ": HTTP " + std::to_string(status));
+  if (status >= 500)
+    return Error(ClientErrc::server, std::string(action) + ": HTTP " + std::to_string(status));
   if (status >= 400 || pec || !v.is_object()) {
     std::string type = "Error", message = in.body();
     if (!pec && v.is_object()) {
       if (auto* t = v.as_object().if_contains("__type"); t && t->is_string()) type = t->as_string();
-      if (auto* m = v.as_object().if_contains("message"); m && m->is_string()) message = m->as_string();
+      if (auto* m = v.as_object().if_contains("message"); m && m->is_string())
+        message = m->as_string();
     }
     return Error(ClientErrc::rejected, type + ": " + message);
   }

@@ -36,6 +36,9 @@ struct Endpoint {
   std::string host_header() const { return host + ":" + std::to_string(port); }
 };
 
+/// The WebSocket target of an instance's push channel (the server's AgentSessions::kPath).
+std::string channel_target(std::string_view cluster, std::string_view instance_arn);
+
 class ApiClient {
  public:
   ApiClient(Endpoint endpoint, api::AccessKey key, std::string region, const Clock& clock);

@@ -12,22 +12,6 @@ namespace berth::agent {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-namespace {
-std::string url_encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-}  // namespace
-
 Session::Session(ApiClient& api, SessionConfig config) : api_(api), config_(std::move(config)) {}
 
 std::chrono::milliseconds Session::jitter(std::chrono::milliseconds d) {
@@ -56,8 +40,7 @@ Result<std::string> Session::register_instance(const std::string& arn) {
 }
 
 Result<std::unique_ptr<WebSocketClient>> Session::connect(const std::string& arn) {
-  std::string target = "/agent/v1/connect?cluster=" + url_encode(config_.cluster) +
-                       "&containerInstance=" + url_encode(arn);
+  std::string target = channel_target(config_.cluster, arn);
   api::HttpRequest req;
   req.method = "GET";
   req.target = target;

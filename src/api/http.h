@@ -10,8 +10,8 @@
 namespace berth::api {
 
 struct HttpRequest {
-  std::string method;  // "POST"
-  std::string target;  // path and query as received: "/?a=b"
+  std::string method;                                        // "POST"
+  std::string target;                                        // path and query as received: "/?a=b"
   std::vector<std::pair<std::string, std::string>> headers;  // names as received, in order
   std::string body;
   std::string remote;  // peer address, for logs
@@ -23,7 +23,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 200;
-  std::vector<std::pair<std::string, std::string>> headers;  // Content-Length is added by the server
+  std::vector<std::pair<std::string, std::string>>
+      headers;  // Content-Length is added by the server
   std::string body;
 
   void set_header(std::string name, std::string value);

@@ -29,8 +29,8 @@ struct RequestContext {
 /// assembled from stored documents without parsing and re-serializing them.
 class Reply {
  public:
-  Reply(boost::json::value v) : value_(std::move(v)) {}    // NOLINT: implicit by design
-  Reply(boost::json::object o) : value_(std::move(o)) {}   // NOLINT
+  Reply(boost::json::value v) : value_(std::move(v)) {}   // NOLINT: implicit by design
+  Reply(boost::json::object o) : value_(std::move(o)) {}  // NOLINT
   static Reply raw(std::string text) {
     Reply r{boost::json::value()};
     r.raw_ = std::move(text);
@@ -46,8 +46,7 @@ class Reply {
   bool is_raw_ = false;
 };
 
-using JsonAction =
-    std::function<Result<Reply>(const RequestContext&, const boost::json::object&)>;
+using JsonAction = std::function<Result<Reply>(const RequestContext&, const boost::json::object&)>;
 
 class JsonService {
  public:

@@ -22,7 +22,9 @@ enum class AuthErrc {
   signature_expired,                 // X-Amz-Date more than max_skew from now
 };
 const std::error_category& auth_category();
-inline std::error_code make_error_code(AuthErrc e) { return {static_cast<int>(e), auth_category()}; }
+inline std::error_code make_error_code(AuthErrc e) {
+  return {static_cast<int>(e), auth_category()};
+}
 
 struct Principal {
   std::string access_key_id;

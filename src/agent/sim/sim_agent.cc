@@ -65,7 +65,8 @@ json::object SimAgent::registration(const std::string& cluster) const {
       json::object{{"name", "PORTS"},
                    {"type", "STRINGSET"},
                    {"stringSetValue", json::array{"22", "2375", "2376", "51678", "51679"}}},
-      json::object{{"name", "PORTS_UDP"}, {"type", "STRINGSET"}, {"stringSetValue", json::array{}}}};
+      json::object{
+          {"name", "PORTS_UDP"}, {"type", "STRINGSET"}, {"stringSetValue", json::array{}}}};
   json::array attrs{json::object{{"name", "ecs.os-type"}, {"value", "linux"}},
                     json::object{{"name", "ecs.cpu-architecture"}, {"value", "x86_64"}},
                     json::object{{"name", "ecs.availability-zone"}, {"value", az_}},
@@ -73,14 +74,13 @@ json::object SimAgent::registration(const std::string& cluster) const {
   add_capabilities(attrs);
   json::object identity{
       {"instanceId", instance_id_}, {"availabilityZone", az_}, {"instanceType", "berth.sim"}};
-  return json::object{
-      {"cluster", cluster},
-      {"totalResources", std::move(resources)},
-      {"attributes", std::move(attrs)},
-      {"versionInfo", json::object{{"agentVersion", "berth-sim-agent 0.1.0"},
-                                   {"agentHash", "berth"},
-                                   {"dockerVersion", "DockerVersion: simulated"}}},
-      {"instanceIdentityDocument", json::serialize(identity)}};
+  return json::object{{"cluster", cluster},
+                      {"totalResources", std::move(resources)},
+                      {"attributes", std::move(attrs)},
+                      {"versionInfo", json::object{{"agentVersion", "berth-sim-agent 0.1.0"},
+                                                   {"agentHash", "berth"},
+                                                   {"dockerVersion", "DockerVersion: simulated"}}},
+                      {"instanceIdentityDocument", json::serialize(identity)}};
 }
 
 std::vector<std::string> SimAgent::on_connected() {
@@ -140,8 +140,8 @@ std::vector<std::string> SimAgent::handle(std::string_view text) {
                      {"tasks", std::move(arns)}};
     out.insert(out.begin(), json::serialize(ack));
   } else if (type == "state_ack") {
-    uint64_t seq = m.contains("seq") && m.at("seq").is_number() ? m.at("seq").to_number<uint64_t>()
-                                                                 : 0;
+    uint64_t seq =
+        m.contains("seq") && m.at("seq").is_number() ? m.at("seq").to_number<uint64_t>() : 0;
     auto it = inflight_.find(seq);
     if (it == inflight_.end()) return out;
     std::string arn = it->second;
@@ -279,7 +279,8 @@ std::string SimAgent::submit(const std::string& arn, json::object report) {
 std::string SimAgent::send(const std::string& arn, Pending& p) {
   p.seq = ++next_seq_;
   inflight_[p.seq] = arn;
-  return json::serialize(json::object{{"type", "task_state"}, {"seq", p.seq}, {"report", p.report}});
+  return json::serialize(
+      json::object{{"type", "task_state"}, {"seq", p.seq}, {"report", p.report}});
 }
 
 }  // namespace berth::agent::sim

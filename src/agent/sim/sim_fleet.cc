@@ -1,5 +1,6 @@
 #include "agent/sim/sim_fleet.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -12,11 +13,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cstdio>
-#include <algorithm>
 #include <deque>
 #include <mutex>
-#include <random>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -33,20 +33,6 @@ using Stream = websocket::stream<beast::tcp_stream>;
 using Strand = asio::strand<asio::io_context::executor_type>;
 
 namespace {
-
-std::string url_encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 // One simulated instance: everything here is used on its strand only (the atomics excepted).
 struct Instance {
@@ -115,8 +101,8 @@ struct SimFleet::State {
       }
       // Until the next start or heartbeat, a new message, or a short poll: the injected clock
       // may be a manual one that moves without telling anybody.
-      auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(in.agent.next_due() -
-                                                                         clock.now());
+      auto delay =
+          std::chrono::duration_cast<std::chrono::milliseconds>(in.agent.next_due() - clock.now());
       in.wake.expires_after(std::clamp<std::chrono::milliseconds>(delay, 1ms, 250ms));
       co_await in.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -124,8 +110,7 @@ struct SimFleet::State {
 
   asio::awaitable<void> session(Instance& in, uint64_t jitter_seed) {
     std::mt19937_64 rng(jitter_seed);
-    std::string target = "/agent/v1/connect?cluster=" + url_encode(options.cluster) +
-                         "&containerInstance=" + url_encode(in.arn);
+    std::string target = channel_target(options.cluster, in.arn);
     boost::system::error_code ec;
     while (!stopping) {
       auto ws = std::make_shared<Stream>(in.strand);
@@ -233,8 +218,8 @@ void SimFleet::start() {
   State& s = *state_;
   tcp::resolver resolver(s.ioc);
   boost::system::error_code ec;
-  auto found = resolver.resolve(s.options.endpoint.host, std::to_string(s.options.endpoint.port),
-                                ec);
+  auto found =
+      resolver.resolve(s.options.endpoint.host, std::to_string(s.options.endpoint.port), ec);
   if (!ec && !found.empty()) s.server = *found.begin();
   s.work.emplace(s.ioc.get_executor());
   for (size_t i = 0; i < s.instances.size(); ++i) {

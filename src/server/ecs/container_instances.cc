@@ -20,27 +20,7 @@ json::object render_instance(const json::object& stored, const InstanceUsage& us
 
 Result<std::string> container_instance_id_from(const EcsContext& ctx, std::string_view cluster,
                                                std::string_view ref) {
-  std::string_view id = ref;
-  if (ref.starts_with("arn:")) {
-    std::string with_cluster = ctx.arn("container-instance/" + std::string(cluster) + "/");
-    std::string old_form = ctx.arn("container-instance/");
-    if (ref.starts_with(with_cluster)) {
-      id = ref.substr(with_cluster.size());
-    } else if (ref.starts_with(old_form) &&
-               ref.find('/', old_form.size()) == std::string_view::npos) {
-      id = ref.substr(old_form.size());
-    } else {
-      return invalid_parameter("Invalid container instance ARN for cluster '" +
-                               std::string(cluster) + "': " + std::string(ref) + ".");
-    }
-  }
-  if (id.empty() || id.size() > 64) return invalid_parameter("Invalid container instance id.");
-  for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) {
-      return invalid_parameter("Invalid container instance id: " + std::string(ref) + ".");
-    }
-  }
-  return std::string(id);
+  return cluster_resource_id(ctx, cluster, ref, "container-instance", "container instance");
 }
 
 namespace {

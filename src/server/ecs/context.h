@@ -150,6 +150,11 @@ void register_service_actions(api::JsonService& service, EcsContext& ctx, Placer
 
 namespace berth::server::ecs {
 
+/// The id of a cluster-scoped resource from an id or an ARN, long (`TYPE/CLUSTER/ID`) or old
+/// (`TYPE/ID`) form; `label` names the resource in error messages.
+Result<std::string> cluster_resource_id(const EcsContext& ctx, std::string_view cluster,
+                                        std::string_view ref, std::string_view type,
+                                        std::string_view label);
 /// A container instance reference (id or ARN) resolved within a cluster.
 Result<std::string> container_instance_id_from(const EcsContext& ctx, std::string_view cluster,
                                                std::string_view ref);

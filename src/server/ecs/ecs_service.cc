@@ -129,6 +129,33 @@ bool valid_cluster_name(std::string_view name) {
 }
 }  // namespace
 
+Result<std::string> cluster_resource_id(const EcsContext& ctx, std::string_view cluster,
+                                        std::string_view ref, std::string_view type,
+                                        std::string_view label) {
+  std::string_view id = ref;
+  if (ref.starts_with("arn:")) {
+    std::string with_cluster = ctx.arn(std::string(type) + "/" + std::string(cluster) + "/");
+    std::string old_form = ctx.arn(std::string(type) + "/");
+    if (ref.starts_with(with_cluster)) {
+      id = ref.substr(with_cluster.size());
+    } else if (ref.starts_with(old_form) &&
+               ref.find('/', old_form.size()) == std::string_view::npos) {
+      id = ref.substr(old_form.size());
+    } else {
+      return invalid_parameter("Invalid " + std::string(label) + " ARN for cluster '" +
+                               std::string(cluster) + "': " + std::string(ref) + ".");
+    }
+  }
+  if (id.empty() || id.size() > 64)
+    return invalid_parameter("Invalid " + std::string(label) + " id.");
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) {
+      return invalid_parameter("Invalid " + std::string(label) + " id: " + std::string(ref) + ".");
+    }
+  }
+  return std::string(id);
+}
+
 Result<std::string> cluster_name_from_ref(const EcsContext& ctx, std::string_view ref) {
   if (ref.starts_with("arn:")) {
     std::string prefix = ctx.arn("cluster/");

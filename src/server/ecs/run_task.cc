@@ -169,9 +169,9 @@ Result<json::value> place_on(EcsContext& ctx, Placer& placer, Launch& l,
         }
       }
       if (slot == view.ids.size() || !view.index.instance(slot).active) {
-        failures.push_back(
-            json::object{{"arn", r.starts_with("arn:") ? r : ctx.container_instance_arn(l.cluster, r)},
-                         {"reason", "MISSING"}});
+        failures.push_back(json::object{
+            {"arn", r.starts_with("arn:") ? r : ctx.container_instance_arn(l.cluster, r)},
+            {"reason", "MISSING"}});
         continue;
       }
       auto [it, fresh] = working.try_emplace(slot, view.index.instance(slot));

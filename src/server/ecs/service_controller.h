@@ -1,7 +1,7 @@
 #pragma once
-// ServiceController: the reconcile loop of REPLICA and DAEMON services. For every ACTIVE or DRAINING service
-// it reads the service record and the service's tasks (group "service:NAME"; a deployment's
-// tasks are those started by its id) from the store, and moves actual towards desired:
+// ServiceController: the reconcile loop of REPLICA and DAEMON services. For every ACTIVE or
+// DRAINING service it reads the service record and the service's tasks (group "service:NAME"; a
+// deployment's tasks are those started by its id) from the store, and moves actual towards desired:
 //   - replaces tasks that stopped and stops tasks whose containers report UNHEALTHY;
 //   - scales out and in to desiredCount (scale-in stops PENDING tasks first, then tasks on the
 //     instance holding the most of the service's tasks, so the spread is kept);

@@ -67,8 +67,12 @@ class AgentSessionsTest : public ::testing::Test {
     return json::parse(r.body).as_object();
   }
   bool agent_connected(const std::string& arn) {
-    return call("DescribeContainerInstances", R"({"cluster":"c","containerInstances":[")" + arn + "\"]}")
-        .at("containerInstances").at(0).at("agentConnected").as_bool();
+    return call("DescribeContainerInstances",
+                R"({"cluster":"c","containerInstances":[")" + arn + "\"]}")
+        .at("containerInstances")
+        .at(0)
+        .at("agentConnected")
+        .as_bool();
   }
   template <class F>
   bool eventually(F f) {
@@ -90,9 +94,16 @@ TEST_F(AgentSessionsTest, PushesDesiredStateAndTakesReports) {
   call("CreateCluster", R"({"clusterName":"c"})");
   std::string arn(call("RegisterContainerInstance", R"({"cluster":"c","totalResources":[
       {"name":"CPU","type":"INTEGER","integerValue":1024},{"name":"MEMORY","type":"INTEGER","integerValue":1024}]})")
-                      .at("containerInstance").at("containerInstanceArn").as_string());
-  call("RegisterTaskDefinition", R"({"family":"f","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
-  std::string task(call("RunTask", R"({"cluster":"c","taskDefinition":"f"})").at("tasks").at(0).at("taskArn").as_string());
+                      .at("containerInstance")
+                      .at("containerInstanceArn")
+                      .as_string());
+  call("RegisterTaskDefinition",
+       R"({"family":"f","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
+  std::string task(call("RunTask", R"({"cluster":"c","taskDefinition":"f"})")
+                       .at("tasks")
+                       .at(0)
+                       .at("taskArn")
+                       .as_string());
 
   // Unknown instance: refused with an HTTP error.
   api::HttpRequest bad;
@@ -114,8 +125,9 @@ TEST_F(AgentSessionsTest, PushesDesiredStateAndTakesReports) {
   EXPECT_EQ(first.at("tasks").at(0).at("taskDefinition").at("family"), "f");
 
   // A state report over the channel moves the task on and is acknowledged.
-  listener->on_message(R"({"type":"task_state","seq":7,"report":{"task":")" + task +
-                       R"(","status":"RUNNING","containers":[{"containerName":"a","status":"RUNNING","runtimeId":"r1"}]}})");
+  listener->on_message(
+      R"({"type":"task_state","seq":7,"report":{"task":")" + task +
+      R"(","status":"RUNNING","containers":[{"containerName":"a","status":"RUNNING","runtimeId":"r1"}]}})");
   json::object ack = socket->wait_for("state_ack", at);
   EXPECT_EQ(ack.at("seq"), 7);
   EXPECT_EQ(ack.at("ok"), true);
@@ -127,7 +139,10 @@ TEST_F(AgentSessionsTest, PushesDesiredStateAndTakesReports) {
   json::object stopping = socket->wait_for("tasks", at);
   EXPECT_EQ(stopping.at("tasks").at(0).at("desiredStatus"), "STOPPED");
   // The agent took the task, so it is not stopped behind its back: still RUNNING until reported.
-  EXPECT_EQ(call("DescribeTasks", R"({"cluster":"c","tasks":[")" + task + "\"]}").at("tasks").at(0).at("lastStatus"),
+  EXPECT_EQ(call("DescribeTasks", R"({"cluster":"c","tasks":[")" + task + "\"]}")
+                .at("tasks")
+                .at(0)
+                .at("lastStatus"),
             "RUNNING");
 
   EXPECT_TRUE(agent_connected(arn));
@@ -144,7 +159,8 @@ TEST_F(AgentSessionsTest, PushesDesiredStateAndTakesReports) {
   EXPECT_TRUE(eventually([&] { return agent_connected(arn); }));
   AgentSessions restarted(ecs_.context(), nullptr);
   EXPECT_TRUE(eventually([&] { return !agent_connected(arn); }));
-  auto described = call("DescribeContainerInstances", R"({"cluster":"c","containerInstances":[")" + arn + "\"]}");
+  auto described = call("DescribeContainerInstances",
+                        R"({"cluster":"c","containerInstances":[")" + arn + "\"]}");
   EXPECT_FALSE(described.at("containerInstances").at(0).as_object().contains("_berth"));
 }
 

@@ -282,9 +282,14 @@ TEST_F(EcsTest, ContainerInstanceLifecycle) {
                 R"({"cluster":"a","status":"REGISTERING","containerInstances":["x"]})"),
             "InvalidParameterException");
   EXPECT_TRUE(ok("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x == y"})")
-                  .at("containerInstanceArns").as_array().empty());
+                  .at("containerInstanceArns")
+                  .as_array()
+                  .empty());
   EXPECT_EQ(ok("ListContainerInstances", R"({"cluster":"a","filter":"agentConnected == true"})")
-                .at("containerInstanceArns").as_array().size(), 1u);
+                .at("containerInstanceArns")
+                .as_array()
+                .size(),
+            1u);
   EXPECT_EQ(err("ListContainerInstances", R"({"cluster":"a","filter":"attribute:x =="})"),
             "InvalidParameterException");
   EXPECT_EQ(
@@ -358,7 +363,8 @@ TEST_F(EcsTest, AccountSettings) {
 TEST_F(EcsTest, RunTaskPlacesAndAccountsResources) {
   ok("CreateCluster", R"({"clusterName":"a"})");
   std::string arn = register_instance("a");  // 2048 CPU, 4096 MiB
-  ok("RegisterTaskDefinition", R"({"family":"big","containerDefinitions":[{"name":"a","image":"i","memory":1500,"cpu":512,
+  ok("RegisterTaskDefinition",
+     R"({"family":"big","containerDefinitions":[{"name":"a","image":"i","memory":1500,"cpu":512,
       "portMappings":[{"containerPort":80,"hostPort":8080}]}]})");
   auto run = ok("RunTask", R"({"cluster":"a","taskDefinition":"big","count":1,"startedBy":"me"})");
   ASSERT_EQ(run.at("tasks").as_array().size(), 1u);
@@ -371,7 +377,8 @@ TEST_F(EcsTest, RunTaskPlacesAndAccountsResources) {
   auto second = ok("RunTask", R"({"cluster":"a","taskDefinition":"big"})");
   EXPECT_TRUE(second.at("tasks").as_array().empty());
   EXPECT_EQ(second.at("failures").at(0).at("reason"), "RESOURCE:PORTS");
-  auto d = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}");
+  auto d =
+      ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}");
   const auto& rem = d.at("containerInstances").at(0).at("remainingResources").as_array();
   EXPECT_EQ(rem.at(0).at("integerValue"), 2048 - 512);
   EXPECT_EQ(rem.at(1).at("integerValue"), 4096 - 1500);
@@ -382,27 +389,47 @@ TEST_F(EcsTest, RunTaskPlacesAndAccountsResources) {
   EXPECT_EQ(stopped.at("task").at("lastStatus"), "STOPPED");
   EXPECT_EQ(stopped.at("task").at("stopCode"), "UserInitiated");
   d = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}");
-  EXPECT_EQ(d.at("containerInstances").at(0).at("remainingResources").at(1).at("integerValue"), 4096);
-  EXPECT_EQ(ok("RunTask", R"({"cluster":"a","taskDefinition":"big"})").at("tasks").as_array().size(), 1u);
+  EXPECT_EQ(d.at("containerInstances").at(0).at("remainingResources").at(1).at("integerValue"),
+            4096);
+  EXPECT_EQ(
+      ok("RunTask", R"({"cluster":"a","taskDefinition":"big"})").at("tasks").as_array().size(), 1u);
   EXPECT_EQ(ok("ListTasks", R"({"cluster":"a"})").at("taskArns").as_array().size(), 1u);
-  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a","desiredStatus":"STOPPED"})").at("taskArns").as_array().size(), 1u);
-  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a","startedBy":"me","desiredStatus":"STOPPED"})").at("taskArns").as_array().size(), 1u);
-  EXPECT_EQ(ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task_arn + R"(","nope"]})").at("failures").at(0).at("reason"), "MISSING");
+  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a","desiredStatus":"STOPPED"})")
+                .at("taskArns")
+                .as_array()
+                .size(),
+            1u);
+  EXPECT_EQ(ok("ListTasks", R"({"cluster":"a","startedBy":"me","desiredStatus":"STOPPED"})")
+                .at("taskArns")
+                .as_array()
+                .size(),
+            1u);
+  EXPECT_EQ(ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task_arn + R"(","nope"]})")
+                .at("failures")
+                .at(0)
+                .at("reason"),
+            "MISSING");
   // A cluster with tasks cannot be deleted; bad input is refused.
-  EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"big","count":11})"), "InvalidParameterException");
-  EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"big","placementConstraints":[{"type":"memberOf","expression":"attribute:x =="}]})"),
+  EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"big","count":11})"),
             "InvalidParameterException");
+  EXPECT_EQ(
+      err("RunTask",
+          R"({"cluster":"a","taskDefinition":"big","placementConstraints":[{"type":"memberOf","expression":"attribute:x =="}]})"),
+      "InvalidParameterException");
   EXPECT_EQ(err("RunTask", R"({"cluster":"a","taskDefinition":"nope"})"), "ClientException");
   ok("CreateCluster", R"({"clusterName":"empty"})");
-  EXPECT_EQ(err("RunTask", R"({"cluster":"empty","taskDefinition":"big"})"), "InvalidParameterException");
+  EXPECT_EQ(err("RunTask", R"({"cluster":"empty","taskDefinition":"big"})"),
+            "InvalidParameterException");
 }
 
 TEST_F(EcsTest, StartTaskUsesTheNamedInstances) {
   ok("CreateCluster", R"({"clusterName":"a"})");
   std::string arn = register_instance("a");
-  ok("RegisterTaskDefinition", R"({"family":"small","containerDefinitions":[{"name":"a","image":"i","memory":1000}]})");
-  auto out = ok("StartTask", R"({"cluster":"a","taskDefinition":"small","containerInstances":[")" + arn + "\",\"" + arn +
-                                 "\",\"" + arn + "\",\"" + arn + "\",\"" + arn + R"(","ffff"]})");
+  ok("RegisterTaskDefinition",
+     R"({"family":"small","containerDefinitions":[{"name":"a","image":"i","memory":1000}]})");
+  auto out = ok("StartTask", R"({"cluster":"a","taskDefinition":"small","containerInstances":[")" +
+                                 arn + "\",\"" + arn + "\",\"" + arn + "\",\"" + arn + "\",\"" +
+                                 arn + R"(","ffff"]})");
   EXPECT_EQ(out.at("tasks").as_array().size(), 4u);  // 4096 MiB fits four
   ASSERT_EQ(out.at("failures").as_array().size(), 2u);
   EXPECT_EQ(out.at("failures").at(0).at("reason"), "RESOURCE:MEMORY");
@@ -412,7 +439,8 @@ TEST_F(EcsTest, StartTaskUsesTheNamedInstances) {
 TEST_F(EcsTest, StoppedTasksArePrunedAfterAnHour) {
   ok("CreateCluster", R"({"clusterName":"a"})");
   register_instance("a");
-  ok("RegisterTaskDefinition", R"({"family":"small","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
+  ok("RegisterTaskDefinition",
+     R"({"family":"small","containerDefinitions":[{"name":"a","image":"i","memory":64}]})");
   auto run = ok("RunTask", R"({"cluster":"a","taskDefinition":"small","count":2})");
   std::string stopped(run.at("tasks").at(0).at("taskArn").as_string());
   std::string running(run.at("tasks").at(1).at("taskArn").as_string());
@@ -420,10 +448,15 @@ TEST_F(EcsTest, StoppedTasksArePrunedAfterAnHour) {
   Janitor janitor(ecs_.context());
   clock_.advance(std::chrono::minutes(59));
   EXPECT_EQ(*janitor.sweep(), 0u);
-  EXPECT_EQ(ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + stopped + "\"]}").at("tasks").as_array().size(), 1u);
+  EXPECT_EQ(ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + stopped + "\"]}")
+                .at("tasks")
+                .as_array()
+                .size(),
+            1u);
   clock_.advance(std::chrono::minutes(2));
   EXPECT_EQ(*janitor.sweep(), 1u);
-  auto d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + stopped + "\",\"" + running + "\"]}");
+  auto d =
+      ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + stopped + "\",\"" + running + "\"]}");
   EXPECT_EQ(d.at("tasks").as_array().size(), 1u);
   EXPECT_EQ(d.at("failures").at(0).at("reason"), "MISSING");
 }
@@ -431,31 +464,46 @@ TEST_F(EcsTest, StoppedTasksArePrunedAfterAnHour) {
 TEST_F(EcsTest, AgentReportsMoveTasksOn) {
   ok("CreateCluster", R"({"clusterName":"a"})");
   std::string arn = register_instance("a");
-  ok("RegisterTaskDefinition", R"({"family":"web","containerDefinitions":[{"name":"web","image":"i","memory":256,
+  ok("RegisterTaskDefinition",
+     R"({"family":"web","containerDefinitions":[{"name":"web","image":"i","memory":256,
       "portMappings":[{"containerPort":80,"hostPort":0}]}]})");
   auto run = ok("RunTask", R"({"cluster":"a","taskDefinition":"web"})");
   std::string task(run.at("tasks").at(0).at("taskArn").as_string());
-  ok("SubmitTaskStateChange", R"({"cluster":"a","task":")" + task + R"(","status":"RUNNING","containers":[
+  ok("SubmitTaskStateChange",
+     R"({"cluster":"a","task":")" + task + R"(","status":"RUNNING","containers":[
       {"containerName":"web","status":"RUNNING","runtimeId":"abc","networkBindings":[{"bindIP":"0.0.0.0","containerPort":80,"hostPort":32768,"protocol":"tcp"}]}]})");
-  auto d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task + "\"]}").at("tasks").at(0).as_object();
+  auto d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task + "\"]}")
+               .at("tasks")
+               .at(0)
+               .as_object();
   EXPECT_EQ(d.at("lastStatus"), "RUNNING");
   EXPECT_EQ(d.at("containers").at(0).at("runtimeId"), "abc");
   EXPECT_EQ(d.at("containers").at(0).at("networkBindings").at(0).at("hostPort"), 32768);
   EXPECT_TRUE(d.contains("startedAt"));
-  auto ci = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}")
-                .at("containerInstances").at(0).as_object();
+  auto ci =
+      ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}")
+          .at("containerInstances")
+          .at(0)
+          .as_object();
   EXPECT_EQ(ci.at("runningTasksCount"), 1);
   EXPECT_EQ(ci.at("pendingTasksCount"), 0);
   // Status never goes back; an essential exit stops the task and frees its resources.
   ok("SubmitTaskStateChange", R"({"cluster":"a","task":")" + task + R"(","status":"PENDING"})");
-  ok("SubmitTaskStateChange", R"({"cluster":"a","task":")" + task + R"(","status":"STOPPED","reason":"Essential container in task exited",
+  ok("SubmitTaskStateChange",
+     R"({"cluster":"a","task":")" + task +
+         R"(","status":"STOPPED","reason":"Essential container in task exited",
       "containers":[{"containerName":"web","status":"STOPPED","exitCode":3}]})");
-  d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task + "\"]}").at("tasks").at(0).as_object();
+  d = ok("DescribeTasks", R"({"cluster":"a","tasks":[")" + task + "\"]}")
+          .at("tasks")
+          .at(0)
+          .as_object();
   EXPECT_EQ(d.at("lastStatus"), "STOPPED");
   EXPECT_EQ(d.at("stopCode"), "EssentialContainerExited");
   EXPECT_EQ(d.at("containers").at(0).at("exitCode"), 3);
   ci = ok("DescribeContainerInstances", R"({"cluster":"a","containerInstances":[")" + arn + "\"]}")
-           .at("containerInstances").at(0).as_object();
+           .at("containerInstances")
+           .at(0)
+           .as_object();
   EXPECT_EQ(ci.at("runningTasksCount"), 0);
   EXPECT_EQ(ci.at("remainingResources").at(1).at("integerValue"), 4096);
 }

@@ -20,10 +20,11 @@ json::object task(int i, const std::string& desired = "RUNNING") {
        "healthCheck":{"command":["CMD","true"]}},
       {"name":"sidecar","essential":false}]})")
                         .as_object();
-  return json::object{{"taskArn", "arn:aws:ecs:us-east-1:123456789012:task/c/t" + std::to_string(i)},
-                      {"desiredStatus", desired},
-                      {"lastStatus", "PENDING"},
-                      {"taskDefinition", td}};
+  return json::object{
+      {"taskArn", "arn:aws:ecs:us-east-1:123456789012:task/c/t" + std::to_string(i)},
+      {"desiredStatus", desired},
+      {"lastStatus", "PENDING"},
+      {"taskDefinition", td}};
 }
 
 std::string tasks_message(uint64_t seq, const json::array& tasks) {
