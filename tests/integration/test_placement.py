@@ -711,9 +711,15 @@ def test_drain_is_respected_by_run_task_in_flight(make_server):
     late_on_a, late_calls, errors = [], [], []
 
     def runner():
+        # Run until well past the drain (RunTask is fast enough that a fixed number of calls can
+        # all finish before it), bounded in count.
         client = srv.client()
-        for _ in range(60):
+        after = 0
+        for _ in range(5000):
+            if after >= 15:
+                break
             after_drain = drained.is_set()
+            after += after_drain
             try:
                 out = client.run_task(cluster="drainrace", taskDefinition="drainrace", count=10,
                                       placementStrategy=[{"type": "spread",
