@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "agent/api_client.h"
+#include "agent/capabilities.h"
 #include "agent/session.h"
 #include "agent/task_engine.h"
 #include "runtime/docker/docker_driver.h"
@@ -131,15 +132,7 @@ json::object registration(const AgentFlags& f, runtime::Driver& driver) {
   add("ecs.cpu-architecture", arch);
   if (!f.availability_zone.empty()) add("ecs.availability-zone", f.availability_zone);
   if (!f.instance_type.empty()) add("ecs.instance-type", f.instance_type);
-  for (int v = 17; v <= 24; ++v)
-    add("com.amazonaws.ecs.capability.docker-remote-api.1." + std::to_string(v));
-  for (const char* c :
-       {"ecs.capability.container-health-check", "ecs.capability.container-ordering",
-        "com.amazonaws.ecs.capability.logging-driver.json-file",
-        "com.amazonaws.ecs.capability.logging-driver.none",
-        "com.amazonaws.ecs.capability.task-iam-role"}) {
-    add(c);
-  }
+  for (const auto& c : agent::capability_attributes()) add(c);
   for (const auto& kv : f.attributes) {
     auto eq = kv.find('=');
     add(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));

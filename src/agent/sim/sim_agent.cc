@@ -1,5 +1,7 @@
 #include "agent/sim/sim_agent.h"
 
+#include "agent/capabilities.h"
+
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -25,19 +27,10 @@ int64_t num(const json::object& o, std::string_view k) {
   return v && v->is_int64() ? v->as_int64() : 0;
 }
 
-// The capability attributes the real agent registers (apps/berth/agent_main.cc), so task
-// definitions' requiresAttributes place on simulated instances exactly as on real ones.
+// The same capability attributes as the real agent, so task definitions' requiresAttributes
+// place on simulated instances exactly as on real ones.
 void add_capabilities(json::array& attrs) {
-  auto add = [&](const std::string& k) { attrs.push_back(json::object{{"name", k}}); };
-  for (int v = 17; v <= 24; ++v)
-    add("com.amazonaws.ecs.capability.docker-remote-api.1." + std::to_string(v));
-  for (const char* c :
-       {"ecs.capability.container-health-check", "ecs.capability.container-ordering",
-        "com.amazonaws.ecs.capability.logging-driver.json-file",
-        "com.amazonaws.ecs.capability.logging-driver.none",
-        "com.amazonaws.ecs.capability.task-iam-role"}) {
-    add(c);
-  }
+  for (const auto& c : capability_attributes()) attrs.push_back(json::object{{"name", c}});
 }
 
 }  // namespace

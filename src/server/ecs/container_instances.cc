@@ -308,23 +308,20 @@ Result<json::value> describe_instances(EcsContext& ctx, Placer& placer, const js
     return invalid_parameter("containerInstances can not be empty.");
   if (refs->size() > 100)
     return invalid_parameter("containerInstances can have at most 100 items.");
-  json::array found, failures;
-  for (const auto& ref : *refs) {
-    std::string_view r = ref.as_string();
-    auto id = container_instance_id_from(ctx, cluster, r);
-    std::optional<Doc> doc;
-    if (id.ok()) {
-      BERTH_TRY(doc, load_doc(ctx.store(), keys::instance(cluster, *id)));
-    }
-    if (!doc) {
-      failures.push_back(json::object{
-          {"arn", r.starts_with("arn:") ? std::string(r) : ctx.container_instance_arn(cluster, r)},
-          {"reason", "MISSING"}});
-      continue;
-    }
-    found.push_back(render_instance(doc->obj, placer.usage(cluster, *id), tags, health));
-  }
-  return json::object{{"containerInstances", std::move(found)}, {"failures", std::move(failures)}};
+  BERTH_TRY(Described d,
+            describe_each(
+                *refs,
+                [&](std::string_view r) -> Result<std::optional<json::value>> {
+                  auto id = container_instance_id_from(ctx, cluster, r);
+                  if (!id.ok()) return std::optional<json::value>();
+                  BERTH_TRY(auto doc, load_doc(ctx.store(), keys::instance(cluster, *id)));
+                  if (!doc) return std::optional<json::value>();
+                  return std::optional<json::value>(
+                      render_instance(doc->obj, placer.usage(cluster, *id), tags, health));
+                },
+                [&](std::string_view r) { return ctx.container_instance_arn(cluster, r); }));
+  return json::object{{"containerInstances", std::move(d.items)},
+                      {"failures", std::move(d.failures)}};
 }
 
 Result<json::value> list_instances(EcsContext& ctx, Placer& placer, const json::object& in) {

@@ -131,6 +131,17 @@ Result<std::string> cluster_name_from_ref(const EcsContext& ctx, std::string_vie
 /// Loads an ACTIVE cluster or fails with ClusterNotFoundException.
 Result<Doc> load_active_cluster(const EcsContext& ctx, std::string_view name);
 
+/// The Describe* pattern: each reference is looked up by `find` (nullopt: not there); those not
+/// found become failures {arn: the reference if it is an ARN, else `arn_of(ref)`, reason MISSING}.
+struct Described {
+  json::array items;
+  json::array failures;
+};
+Result<Described> describe_each(
+    const json::array& refs,
+    const std::function<Result<std::optional<json::value>>(std::string_view ref)>& find,
+    const std::function<std::string(std::string_view ref)>& arn_of);
+
 /// Validates ECS tags (at most 50, key 1..128, value 0..256, no "aws:" prefix) and returns them.
 Result<json::array> validate_tags(const json::array* tags);
 

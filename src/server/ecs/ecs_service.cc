@@ -129,6 +129,24 @@ bool valid_cluster_name(std::string_view name) {
 }
 }  // namespace
 
+Result<Described> describe_each(
+    const json::array& refs,
+    const std::function<Result<std::optional<json::value>>(std::string_view ref)>& find,
+    const std::function<std::string(std::string_view ref)>& arn_of) {
+  Described out;
+  for (const auto& ref : refs) {
+    std::string_view r = ref.as_string();
+    BERTH_TRY(std::optional<json::value> item, find(r));
+    if (item) {
+      out.items.push_back(std::move(*item));
+    } else {
+      out.failures.push_back(json::object{
+          {"arn", r.starts_with("arn:") ? std::string(r) : arn_of(r)}, {"reason", "MISSING"}});
+    }
+  }
+  return out;
+}
+
 Result<std::string> cluster_resource_id(const EcsContext& ctx, std::string_view cluster,
                                         std::string_view ref, std::string_view type,
                                         std::string_view label) {

@@ -352,24 +352,20 @@ Result<json::value> describe_services(EcsContext& ctx, const json::object& in) {
   const json::array* refs = opt_array(in, "services");
   if (refs == nullptr || refs->empty()) return invalid_parameter("Services cannot be empty.");
   if (refs->size() > 10) return invalid_parameter("services can have at most 10 items.");
-  json::array found, failures;
-  for (const auto& ref : *refs) {
-    std::string_view r = ref.as_string();
-    auto name = service_name_from_ref(ctx, r);
-    std::optional<Doc> doc;
-    if (name.ok()) {
-      BERTH_TRY(doc, load_doc(ctx.store(), keys::service_prefix(cluster) + *name));
-    }
-    if (!doc) {
-      failures.push_back(json::object{
-          {"arn", r.starts_with("arn:") ? std::string(r)
-                                        : ctx.arn("service/" + cluster + "/" + std::string(r))},
-          {"reason", "MISSING"}});
-      continue;
-    }
-    found.push_back(render_service(doc->obj, tags));
-  }
-  return json::object{{"services", std::move(found)}, {"failures", std::move(failures)}};
+  BERTH_TRY(Described d,
+            describe_each(
+                *refs,
+                [&](std::string_view r) -> Result<std::optional<json::value>> {
+                  auto name = service_name_from_ref(ctx, r);
+                  if (!name.ok()) return std::optional<json::value>();
+                  BERTH_TRY(auto doc, load_doc(ctx.store(), keys::service_prefix(cluster) + *name));
+                  if (!doc) return std::optional<json::value>();
+                  return std::optional<json::value>(render_service(doc->obj, tags));
+                },
+                [&](std::string_view r) {
+                  return ctx.arn("service/" + cluster + "/" + std::string(r));
+                }));
+  return json::object{{"services", std::move(d.items)}, {"failures", std::move(d.failures)}};
 }
 
 Result<json::value> list_services(EcsContext& ctx, const json::object& in) {

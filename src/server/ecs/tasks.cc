@@ -27,24 +27,19 @@ Result<json::value> describe_tasks(EcsContext& ctx, const json::object& in) {
   const json::array* refs = opt_array(in, "tasks");
   if (refs == nullptr || refs->empty()) return invalid_parameter("Tasks cannot be empty.");
   if (refs->size() > 100) return invalid_parameter("tasks can have at most 100 items.");
-  json::array found, failures;
-  for (const auto& ref : *refs) {
-    std::string_view r = ref.as_string();
-    auto id = task_id_from(ctx, cluster, r);
-    std::optional<Doc> doc;
-    if (id.ok()) {
-      BERTH_TRY(doc, load_doc(ctx.store(), keys::task_prefix(cluster) + *id));
-    }
-    if (!doc) {
-      failures.push_back(json::object{
-          {"arn", r.starts_with("arn:") ? std::string(r)
-                                        : ctx.arn("task/" + cluster + "/" + std::string(r))},
-          {"reason", "MISSING"}});
-      continue;
-    }
-    found.push_back(render_task(doc->obj, tags));
-  }
-  return json::object{{"tasks", std::move(found)}, {"failures", std::move(failures)}};
+  BERTH_TRY(
+      Described d,
+      describe_each(
+          *refs,
+          [&](std::string_view r) -> Result<std::optional<json::value>> {
+            auto id = task_id_from(ctx, cluster, r);
+            if (!id.ok()) return std::optional<json::value>();
+            BERTH_TRY(auto doc, load_doc(ctx.store(), keys::task_prefix(cluster) + *id));
+            if (!doc) return std::optional<json::value>();
+            return std::optional<json::value>(render_task(doc->obj, tags));
+          },
+          [&](std::string_view r) { return ctx.arn("task/" + cluster + "/" + std::string(r)); }));
+  return json::object{{"tasks", std::move(d.items)}, {"failures", std::move(d.failures)}};
 }
 
 Result<json::value> list_tasks(EcsContext& ctx, const json::object& in) {
