@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-botocore python3-boto3 python3-pytest awscli
   wrk
   podman runc busybox-static skopeo docker-registry
+  haproxy
 )
 
 missing=()
