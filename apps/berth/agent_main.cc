@@ -2,6 +2,10 @@
 
 #include "agent_main.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -100,7 +104,30 @@ std::string default_instance_id(const std::string& data_dir) {
   return buf;
 }
 
-json::object registration(const AgentFlags& f, runtime::Driver& driver) {
+// The local address the kernel would use to reach `host` (a UDP connect sends nothing).
+std::string local_address_towards(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  std::string out = "127.0.0.1";
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return out;
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    char buf[INET_ADDRSTRLEN];
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+        ::inet_ntop(AF_INET, &local.sin_addr, buf, sizeof buf) != nullptr)
+      out = buf;
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(res);
+  return out;
+}
+
+json::object registration(const AgentFlags& f, runtime::Driver& driver,
+                          const std::string& host_address) {
   long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   struct sysinfo si {};
   ::sysinfo(&si);
@@ -133,6 +160,7 @@ json::object registration(const AgentFlags& f, runtime::Driver& driver) {
   if (!f.availability_zone.empty()) add("ecs.availability-zone", f.availability_zone);
   if (!f.instance_type.empty()) add("ecs.instance-type", f.instance_type);
   for (const auto& c : agent::capability_attributes()) add(c);
+  add("berth.host-address", host_address);
   for (const auto& kv : f.attributes) {
     auto eq = kv.find('=');
     add(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
@@ -197,7 +225,10 @@ int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
   agent::ApiClient api(*endpoint, *key, f.region, clock);
   agent::SessionConfig sc;
   sc.cluster = f.cluster;
-  sc.registration = registration(f, driver);
+  sc.registration =
+      registration(f, driver,
+                   f.host_address.empty() ? local_address_towards(endpoint->host, endpoint->port)
+                                          : f.host_address);
   agent::Session session(api, sc);
 
   agent::TaskConfig tc;
@@ -257,6 +288,9 @@ void add_agent_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--reserved-ports", f.reserved_ports, "Host ports tasks may not use")
       ->capture_default_str();
   cmd->add_option("--availability-zone", f.availability_zone, "ecs.availability-zone attribute");
+  cmd->add_option("--host-address", f.host_address,
+                  "Address load balancers use to reach this host's ports (default: the local "
+                  "address of the route to the server)");
   cmd->add_option("--instance-type", f.instance_type, "ecs.instance-type attribute")
       ->capture_default_str();
   cmd->add_option("--attribute", f.attributes, "Custom attribute k=v (repeatable)");

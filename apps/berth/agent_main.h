@@ -23,6 +23,9 @@ struct AgentFlags {
   int reserved_memory_mib = 256;
   std::string reserved_ports = "22,2375,2376,51678,51679";
   std::string availability_zone;
+  // Where load balancers reach this host's published ports (attribute berth.host-address); empty:
+  // the local address of the route to the server.
+  std::string host_address;
   std::string instance_type = "berth.host";
   std::vector<std::string> attributes;
   std::string instance_id;

@@ -15,6 +15,7 @@
 #include "common/random.h"
 #include "common/result.h"
 #include "model/errors.h"
+#include "server/ecs/load_balancing.h"
 #include "store/store.h"
 
 namespace berth::server::ecs {
@@ -46,11 +47,16 @@ class EcsContext {
   /// The IAM identity shown as registeredBy / principalArn for the caller.
   std::string principal_arn() const;
 
+  /// The load balancers services register their tasks with; null when ELBv2 is not served.
+  LoadBalancing* load_balancing() const { return load_balancing_; }
+  void set_load_balancing(LoadBalancing* lb) { load_balancing_ = lb; }
+
  private:
   store::Store& store_;
   const Clock& clock_;
   Random& rng_;
   EcsConfig config_;
+  LoadBalancing* load_balancing_ = nullptr;
 };
 
 /// Store key layout. Keys sort so that every list is one prefix scan.

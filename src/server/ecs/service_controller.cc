@@ -18,15 +18,26 @@ namespace {
 
 // A service task as the controller sees it.
 struct TaskInfo {
+  struct Binding {
+    std::string container;
+    int64_t container_port = 0, host_port = 0;
+  };
   std::string id, arn, deployment, instance, last, desired, health, stop_code, stopped_reason;
   double started_at = -1;
+  std::vector<Binding> bindings;
+  // Being deregistered from its load balancers before it is stopped (ECS's DEACTIVATING).
+  bool deactivating = false;
+  std::string deactivate_reason;
+  double deactivating_since = -1;
   bool live() const { return last != "STOPPED"; }
-  bool wanted() const { return live() && desired == "RUNNING"; }
+  bool wanted() const { return live() && desired == "RUNNING" && !deactivating; }
 };
 
 // A container instance as the controller sees it (from its record in the store).
 struct InstanceInfo {
   std::string status;
+  std::string ec2_id;
+  std::string address = "127.0.0.1";  // attribute berth.host-address, if the agent sent one
   bool connected = true;
   double disconnected_at = -1;  // _berth.disconnectedAt, set by AgentSessions
 };
@@ -103,6 +114,27 @@ Status read_tasks(store::Store& store, const std::string& cluster,
     t.stopped_reason = opt_string(o, "stoppedReason").value_or("");
     if (auto* s = o.if_contains("startedAt"); s && s->is_number())
       t.started_at = s->to_number<double>();
+    if (const json::array* cs = opt_array(o, "containers")) {
+      for (const auto& c : *cs) {
+        const json::object& co = c.as_object();
+        const json::array* nbs = opt_array(co, "networkBindings");
+        if (nbs == nullptr) continue;
+        for (const auto& nb : *nbs) {
+          const json::object& b = nb.as_object();
+          t.bindings.push_back({std::string(opt_string(co, "name").value_or("")),
+                                opt_int(b, "containerPort").value_or(0),
+                                opt_int(b, "hostPort").value_or(0)});
+        }
+      }
+    }
+    if (const json::object* internal = opt_object(o, "_berth")) {
+      if (const json::object* d = opt_object(*internal, "deactivating")) {
+        t.deactivating = true;
+        t.deactivate_reason = opt_string(*d, "reason").value_or("");
+        if (auto* since = d->if_contains("since"); since && since->is_number())
+          t.deactivating_since = since->to_number<double>();
+      }
+    }
     by_group[std::string(group.substr(8))].push_back(std::move(t));
   }
   return {};
@@ -119,6 +151,14 @@ Status read_instances(store::Store& store, const std::string& cluster, ClusterIn
     InstanceInfo i;
     i.status = opt_string(o, "status").value_or("");
     i.connected = opt_bool(o, "agentConnected").value_or(false);
+    i.ec2_id = opt_string(o, "ec2InstanceId").value_or("");
+    if (const json::array* attrs = opt_array(o, "attributes")) {
+      for (const auto& a : *attrs) {
+        const json::object& ao = a.as_object();
+        if (opt_string(ao, "name") == "berth.host-address")
+          i.address = opt_string(ao, "value").value_or(i.address);
+      }
+    }
     if (const json::object* internal = opt_object(o, "_berth")) {
       if (auto* d = internal->if_contains("disconnectedAt"); d && d->is_number())
         i.disconnected_at = d->to_number<double>();
@@ -127,6 +167,14 @@ Status read_instances(store::Store& store, const std::string& cluster, ClusterIn
   }
   return {};
 }
+
+// One of a service's loadBalancers with its target group and that group's targets.
+struct LbBinding {
+  std::string tg_arn, container;
+  int64_t port = 0;
+  TargetGroupInfo info;
+  std::map<std::string, TargetState> targets;
+};
 
 class Pass {
  public:
@@ -185,6 +233,7 @@ class Pass {
       }
     }
     grace_ = static_cast<double>(opt_int(s, "healthCheckGracePeriodSeconds").value_or(0));
+    BERTH_CHECK(load_balancers(s));
     for (const auto& d : s.at("deployments").as_array()) {
       std::string td(opt_string(d.as_object(), "taskDefinition").value_or(""));
       if (has_health_check_.contains(td)) continue;
@@ -221,6 +270,161 @@ class Pass {
     return {};
   }
 
+  // The service's target groups and their targets, read once per pass. A target group deleted
+  // since the service was created is skipped (nothing to register with or drain from).
+  Status load_balancers(const json::object& s) {
+    lb_ = ctx_.load_balancing();
+    const json::array* lbs = opt_array(s, "loadBalancers");
+    if (lb_ == nullptr || lbs == nullptr) return {};
+    for (const auto& v : *lbs) {
+      const json::object& o = v.as_object();
+      LbBinding b;
+      b.tg_arn = std::string(opt_string(o, "targetGroupArn").value_or(""));
+      b.container = std::string(opt_string(o, "containerName").value_or(""));
+      b.port = opt_int(o, "containerPort").value_or(0);
+      BERTH_TRY(auto tg, lb_->target_group(b.tg_arn));
+      if (!tg) continue;
+      b.info = std::move(*tg);
+      BERTH_TRY(b.targets, lb_->targets(b.tg_arn));
+      lbs_.push_back(std::move(b));
+    }
+    return {};
+  }
+
+  // Where the task serves `lb`'s container port: its instance and the host port Docker mapped.
+  std::optional<TaskEndpoint> endpoint(const TaskInfo& t, const LbBinding& lb) const {
+    auto it = info_.instances.find(t.instance);
+    if (it == info_.instances.end()) return std::nullopt;
+    for (const auto& b : t.bindings) {
+      if (b.container == lb.container && b.container_port == lb.port && b.host_port > 0)
+        return TaskEndpoint{it->second.ec2_id, it->second.address, b.host_port};
+    }
+    return std::nullopt;
+  }
+
+  const TargetState* target_of(const TaskInfo& t, const LbBinding& lb) const {
+    auto ep = endpoint(t, lb);
+    if (!ep) return nullptr;
+    auto it = lb.targets.find(lb_->target_key(lb.info, *ep));
+    return it == lb.targets.end() ? nullptr : &it->second;
+  }
+
+  // Healthy behind every load balancer: each target registered, not draining, and healthy.
+  bool lb_healthy(const TaskInfo& t) const {
+    for (const auto& lb : lbs_) {
+      const TargetState* ts = target_of(t, lb);
+      if (ts == nullptr || ts->draining || ts->health != "healthy") return false;
+    }
+    return true;
+  }
+
+  // The first target group in which the task's target failed its health checks, or null.
+  const LbBinding* lb_unhealthy(const TaskInfo& t) const {
+    for (const auto& lb : lbs_) {
+      const TargetState* ts = target_of(t, lb);
+      if (ts != nullptr && !ts->draining && ts->health == "unhealthy") return &lb;
+    }
+    return nullptr;
+  }
+
+  bool has_active_targets(const TaskInfo& t) const {
+    for (const auto& lb : lbs_) {
+      for (const auto& [key, ts] : lb.targets) {
+        if (ts.owner == t.arn && !ts.draining) return true;
+      }
+    }
+    return false;
+  }
+
+  Status deregister_owned(const TaskInfo& t) {
+    for (auto& lb : lbs_) {
+      for (auto& [key, ts] : lb.targets) {
+        if (ts.owner != t.arn || ts.draining) continue;
+        BERTH_CHECK(lb_->deregister(lb.tg_arn, key));
+        ts.draining = true;
+      }
+    }
+    return {};
+  }
+
+  // Before a load-balanced task stops, its targets drain for the groups' deregistration delay;
+  // the task keeps running meanwhile (the agent is not told) and is stopped by a later pass.
+  Status deactivate(const TaskInfo& t, const std::string& reason) {
+    auto r = with_retries([&]() -> Result<json::value> {
+      std::string key = keys::task_prefix(cluster_) + t.id;
+      BERTH_TRY(auto doc, load_doc(ctx_.store(), key));
+      if (!doc || opt_string(doc->obj, "lastStatus") == "STOPPED" ||
+          opt_string(doc->obj, "desiredStatus") != "RUNNING")
+        return json::value();
+      json::object& internal = doc->obj["_berth"].is_object() ? doc->obj["_berth"].as_object()
+                                                              : doc->obj["_berth"].emplace_object();
+      if (internal.contains("deactivating")) return json::value();
+      internal["deactivating"] = json::object{{"reason", reason}, {"since", now_}};
+      BERTH_CHECK(replace_doc(ctx_.store(), key, doc->obj, doc->mod_revision));
+      return json::value();
+    });
+    if (!r.ok()) return r.error();
+    BERTH_CHECK(deregister_owned(t));
+    stopped_ids_.insert(t.id);
+    ++draining_tasks_;
+    return {};
+  }
+
+  // Load-balancer bookkeeping at the start of a pass: targets of tasks that stopped on their own
+  // are deregistered, and deactivating tasks whose targets are gone (or that waited longer than
+  // the delay allows) are stopped.
+  Status settle_targets(std::vector<std::string>& stopped) {
+    std::map<std::string, const TaskInfo*> by_arn;
+    for (const auto& t : tasks_) by_arn[t.arn] = &t;
+    for (auto& lb : lbs_) {
+      for (auto& [key, ts] : lb.targets) {
+        if (ts.draining || ts.owner.empty()) continue;
+        auto it = by_arn.find(ts.owner);
+        if (it == by_arn.end() || it->second->live()) continue;
+        BERTH_CHECK(lb_->deregister(lb.tg_arn, key));
+        ts.draining = true;
+      }
+    }
+    double longest = 0;
+    for (const auto& lb : lbs_) longest = std::max(longest, lb.info.deregistration_delay);
+    for (const auto& t : tasks_) {
+      if (!t.live() || !t.deactivating || stopped_ids_.contains(t.id)) continue;
+      bool remaining = false;
+      for (const auto& lb : lbs_) {
+        for (const auto& [key, ts] : lb.targets) {
+          if (ts.owner != t.arn) continue;
+          remaining = true;
+        }
+      }
+      // The controller deletes targets once drained; the margin covers a late LB controller.
+      if (remaining && now_ - t.deactivating_since <= longest + 30) continue;
+      BERTH_CHECK(stop_now(t, t.deactivate_reason, stopped));
+    }
+    return {};
+  }
+
+  // Registers RUNNING tasks that are not yet targets of the service's groups.
+  Status register_targets() {
+    for (auto& lb : lbs_) {
+      int n = 0;
+      for (const auto& t : tasks_) {
+        if (!t.wanted() || t.last != "RUNNING" || stopped_ids_.contains(t.id)) continue;
+        auto ep = endpoint(t, lb);
+        if (!ep) continue;
+        std::string key = lb_->target_key(lb.info, *ep);
+        auto it = lb.targets.find(key);
+        if (it != lb.targets.end() && !it->second.draining) continue;
+        BERTH_CHECK(lb_->register_task(lb.info, *ep, t.arn));
+        ++n;
+      }
+      if (n > 0) {
+        events_.push_back("(service " + name_ + ") registered " + std::to_string(n) +
+                          " targets in (target-group " + lb.tg_arn + ")");
+      }
+    }
+    return {};
+  }
+
   enum class Displaced { no, draining, lost };
   // A task on a DRAINING instance must move; one on a deregistered instance, or whose agent has
   // been away longer than the grace period, is lost.
@@ -237,6 +441,7 @@ class Pass {
   // Marks a lost task STOPPED here: its agent is not there to report it (if it comes back, it
   // stops the containers, as the task's desiredStatus is STOPPED).
   Status retire(const TaskInfo& t, std::vector<std::string>& stopped) {
+    BERTH_CHECK(deregister_owned(t));
     auto r = with_retries([&]() -> Result<json::value> {
       std::string key = keys::task_prefix(cluster_) + t.id;
       BERTH_TRY(auto doc, load_doc(ctx_.store(), key));
@@ -254,6 +459,7 @@ class Pass {
   bool healthy(const TaskInfo& t, const std::string& td) const {
     if (t.last != "RUNNING" || t.desired != "RUNNING" || t.started_at < 0) return false;
     if (now_ - t.started_at < grace_) return false;
+    if (!lb_healthy(t)) return false;
     auto it = has_health_check_.find(td);
     return it == has_health_check_.end() || !it->second || t.health == "HEALTHY";
   }
@@ -396,6 +602,11 @@ class Pass {
   }
 
   Status stop(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped) {
+    if (!t.deactivating && has_active_targets(t)) return deactivate(t, reason);
+    return stop_now(t, reason, stopped);
+  }
+
+  Status stop_now(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped) {
     BERTH_TRY(json::object rec,
               stop_task_record(ctx_, cluster_, t.id, "ServiceSchedulerInitiated", reason));
     if (opt_string(rec, "lastStatus") == "STOPPED") {
@@ -478,6 +689,7 @@ class Pass {
           (!t.wanted() || daemon_ || opt_string(s, "status") == "DRAINING"))
         BERTH_CHECK(retire(t, stopped));
     }
+    BERTH_CHECK(settle_targets(stopped));
     if (opt_string(s, "status") == "DRAINING") {
       for (const auto& t : tasks_) {
         if (t.wanted() && !stopped_ids_.contains(t.id))
@@ -495,9 +707,20 @@ class Pass {
       if (!t.wanted() || stopped_ids_.contains(t.id)) continue;
       Displaced d = displaced(t);
       if (d == Displaced::lost) continue;
+      const LbBinding* sick = nullptr;
+      if (t.last == "RUNNING" && t.started_at >= 0 && now_ - t.started_at >= grace_)
+        sick = lb_unhealthy(t);
       if (t.last == "RUNNING" && t.health == "UNHEALTHY" && t.started_at >= 0 &&
           now_ - t.started_at >= grace_) {
         BERTH_CHECK(stop(t, "Task failed container health checks", stopped));
+      } else if (sick != nullptr) {
+        const TargetState* ts = target_of(t, *sick);
+        events_.push_back("(service " + name_ + ", taskSet " + t.deployment + ") (port " +
+                          std::to_string(ts ? ts->port : 0) + ") is unhealthy in (target-group " +
+                          sick->tg_arn + ") due to (reason " +
+                          (ts && !ts->reason.empty() ? ts->reason : "Health checks failed") + ").");
+        BERTH_CHECK(stop(t, "Task failed ELB health checks in (target-group " + sick->tg_arn + ")",
+                         stopped));
       } else if (d == Displaced::draining && (daemon_ || t.last != "RUNNING")) {
         BERTH_CHECK(stop(t, std::string(kDrainReason), stopped));
       } else if (daemon_ && !daemon_instances_.contains(t.instance)) {
@@ -561,6 +784,7 @@ class Pass {
       for (const TaskInfo* t : lost) BERTH_CHECK(retire(*t, stopped));
     }
     BERTH_CHECK(note_stopped(stopped));
+    BERTH_CHECK(register_targets());
     if (primary_failed) return {};
     json::object req{{"cluster", cluster_},
                      {"taskDefinition", ptd},
@@ -621,6 +845,11 @@ class Pass {
   }
 
   Status note_stopped(const std::vector<std::string>& stopped) {
+    if (draining_tasks_ > 0) {
+      events_.push_back("(service " + name_ + ") has begun draining connections on " +
+                        std::to_string(draining_tasks_) + " tasks.");
+      draining_tasks_ = 0;
+    }
     if (!stopped.empty()) {
       events_.push_back("(service " + name_ + ") has stopped " + std::to_string(stopped.size()) +
                         " running tasks: " + task_list(stopped) + ".");
@@ -658,6 +887,9 @@ class Pass {
   std::set<std::string> daemon_instances_;      // DAEMON: ARNs of the instances it covers
   std::string scale_in_type_, scale_in_field_;  // the service's first placement strategy
   std::vector<std::string> events_;
+  LoadBalancing* lb_ = nullptr;
+  std::vector<LbBinding> lbs_;
+  int draining_tasks_ = 0;  // deactivated by this pass, for the "begun draining" event
 };
 
 }  // namespace

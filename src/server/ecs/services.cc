@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 #include <cctype>
+#include <set>
 
 #include "server/ecs/paging.h"
 #include "server/ecs/placer.h"
@@ -157,6 +158,65 @@ Result<int64_t> daemon_instance_count(Placer& placer, const std::string& cluster
   return n;
 }
 
+// The service's loadBalancers, checked against its task definition and the target groups: each
+// names a target group that exists and is attached to a load balancer, and a container port the
+// task definition maps.
+Result<json::array> validate_load_balancers(EcsContext& ctx, const json::array* lbs,
+                                            const json::object& td) {
+  json::array out;
+  if (lbs == nullptr || lbs->empty()) return out;
+  if (lbs->size() > 5)
+    return invalid_parameter("loadBalancers can contain at most 5 target groups.");
+  LoadBalancing* lb = ctx.load_balancing();
+  if (lb == nullptr)
+    return invalid_parameter("loadBalancers need the ELBv2 API, which this server does not serve.");
+  std::set<std::string> seen;
+  for (const auto& v : *lbs) {
+    const json::object& o = v.as_object();
+    if (opt_string(o, "loadBalancerName") && !opt_string(o, "targetGroupArn"))
+      return invalid_parameter(
+          "loadBalancerName names a Classic Load Balancer, which Berth does not provide: use "
+          "targetGroupArn.");
+    auto tg_arn = opt_string(o, "targetGroupArn");
+    auto container = opt_string(o, "containerName");
+    auto port = opt_int(o, "containerPort");
+    if (!tg_arn) return invalid_parameter("targetGroupArn must be specified in loadBalancers.");
+    if (!container || !port)
+      return invalid_parameter(
+          "containerName and containerPort must be specified in loadBalancers.");
+    bool mapped = false, found = false;
+    for (const auto& c : td.at("containerDefinitions").as_array()) {
+      const json::object& co = c.as_object();
+      if (opt_string(co, "name") != *container) continue;
+      found = true;
+      if (const json::array* pms = opt_array(co, "portMappings")) {
+        for (const auto& pm : *pms) mapped |= opt_int(pm.as_object(), "containerPort") == *port;
+      }
+    }
+    if (!found)
+      return invalid_parameter("The container " + std::string(*container) +
+                               " does not exist in the task definition.");
+    if (!mapped)
+      return invalid_parameter("The container " + std::string(*container) +
+                               " did not have a container port " + std::to_string(*port) +
+                               " defined.");
+    BERTH_TRY(auto tg, lb->target_group(*tg_arn));
+    if (!tg)
+      return invalid_parameter("The target group " + std::string(*tg_arn) + " does not exist.");
+    if (!tg->has_load_balancer)
+      return invalid_parameter("The target group with targetGroupArn " + std::string(*tg_arn) +
+                               " does not have an associated load balancer.");
+    std::string key =
+        std::string(*tg_arn) + "|" + std::string(*container) + "|" + std::to_string(*port);
+    if (!seen.insert(key).second)
+      return invalid_parameter(
+          "loadBalancers contains the same target group and container port twice.");
+    out.push_back(json::object{
+        {"targetGroupArn", *tg_arn}, {"containerName", *container}, {"containerPort", *port}});
+  }
+  return out;
+}
+
 Result<json::value> create_service(EcsContext& ctx, Placer& placer, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   std::string name(opt_string(in, "serviceName").value_or(""));
@@ -178,8 +238,6 @@ Result<json::value> create_service(EcsContext& ctx, Placer& placer, const json::
         "is not available; use EC2 or EXTERNAL.");
   if (auto* cps = opt_array(in, "capacityProviderStrategy"); cps && !cps->empty())
     return invalid_parameter("capacityProviderStrategy is not supported.");
-  if (auto* lbs = opt_array(in, "loadBalancers"); lbs && !lbs->empty())
-    return invalid_parameter("loadBalancers are not supported yet.");
   if (auto* dc = opt_object(in, "deploymentController"); dc && opt_string(*dc, "type") != "ECS")
     return invalid_parameter("Only the ECS deployment controller is supported.");
   auto td_ref = opt_string(in, "taskDefinition");
@@ -202,6 +260,7 @@ Result<json::value> create_service(EcsContext& ctx, Placer& placer, const json::
     BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
     (void)cluster_doc;
     BERTH_TRY(json::object td, resolve_task_definition(ctx, *td_ref));
+    BERTH_TRY(json::array lbs, validate_load_balancers(ctx, opt_array(in, "loadBalancers"), td));
     std::string key = keys::service_prefix(cluster) + name;
     BERTH_TRY(auto existing, load_doc(ctx.store(), key));
     int64_t rev = 0;
@@ -221,7 +280,7 @@ Result<json::value> create_service(EcsContext& ctx, Placer& placer, const json::
     s["serviceArn"] = ctx.arn("service/" + cluster + "/" + name);
     s["serviceName"] = name;
     s["clusterArn"] = ctx.cluster_arn(cluster);
-    s["loadBalancers"] = json::array();
+    s["loadBalancers"] = std::move(lbs);
     s["serviceRegistries"] = json::array();
     s["status"] = "ACTIVE";
     s["desiredCount"] = desired;
@@ -264,8 +323,6 @@ Result<std::pair<std::string, Doc>> load_service(EcsContext& ctx, const json::ob
 Result<json::value> update_service(EcsContext& ctx, const json::object& in) {
   if (auto* cps = opt_array(in, "capacityProviderStrategy"); cps && !cps->empty())
     return invalid_parameter("capacityProviderStrategy is not supported.");
-  if (auto* lbs = opt_array(in, "loadBalancers"); lbs && !lbs->empty())
-    return invalid_parameter("loadBalancers are not supported yet.");
   return with_retries([&]() -> Result<json::value> {
     BERTH_TRY(auto found, load_service(ctx, in));
     auto& [key, doc] = found;
@@ -301,6 +358,17 @@ Result<json::value> update_service(EcsContext& ctx, const json::object& in) {
     }
     if (auto g = opt_int(in, "healthCheckGracePeriodSeconds"))
       s["healthCheckGracePeriodSeconds"] = *g;
+    // New load balancers (or a new task definition under existing ones) are checked against the
+    // task definition the service will run; a change starts a new deployment, as in ECS.
+    const json::array* new_lbs = opt_array(in, "loadBalancers");
+    const json::array* cur_lbs = opt_array(s, "loadBalancers");
+    if (new_lbs || (cur_lbs && !cur_lbs->empty() && redeploy)) {
+      BERTH_TRY(json::object td,
+                resolve_task_definition(ctx, opt_string(s, "taskDefinition").value_or("")));
+      BERTH_TRY(json::array lbs, validate_load_balancers(ctx, new_lbs ? new_lbs : cur_lbs, td));
+      if (new_lbs && json::value(lbs) != s["loadBalancers"]) redeploy = true;
+      s["loadBalancers"] = std::move(lbs);
+    }
     if (auto v = opt_bool(in, "enableExecuteCommand")) s["enableExecuteCommand"] = *v;
     if (auto v = opt_string(in, "propagateTags")) s["propagateTags"] = *v;
     json::array& deployments = s["deployments"].as_array();
