@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import pytest  # noqa: E402,F401  (the harness imports it)
 from berth_harness import BerthServer  # noqa: E402
 import test_agent as ta  # noqa: E402
+from agent_harness import podman_service  # noqa: E402
 
 
 def rss_kib(pid):
@@ -35,8 +36,8 @@ def pct(xs, p):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     work = tempfile.mkdtemp(prefix="berth-bench-")
-    gen = ta.podman.__wrapped__(type("F", (), {"mktemp": staticmethod(lambda name: __import__("pathlib").Path(tempfile.mkdtemp(dir=work)))})())
-    podman = next(gen)
+    gen = podman_service(__import__("pathlib").Path(tempfile.mkdtemp(dir=work)))
+    podman = gen.__enter__()
     server = BerthServer(work).start()
     ecs = server.client()
     ecs.create_cluster(clusterName="bench")
@@ -74,7 +75,7 @@ def main():
         ids = ta.podman_cli(podman, "ps", "-aq", "--filter", "label=berth.cluster=bench").stdout.split()
         if ids:
             ta.podman_cli(podman, "rm", "-f", "-t", "0", *ids)
-        next(gen, None)
+        gen.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import pytest  # noqa: E402,F401  (the harness imports it)
 from berth_harness import BerthServer  # noqa: E402
 import test_agent as ta  # noqa: E402
+from agent_harness import podman_service  # noqa: E402
 
 
 def status_kib(pid, field):
@@ -34,9 +35,8 @@ def mib(kib):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     work = tempfile.mkdtemp(prefix="berth-rss-")
-    factory = type("F", (), {"mktemp": staticmethod(lambda name: pathlib.Path(tempfile.mkdtemp(dir=work)))})()
-    gen = ta.podman.__wrapped__(factory)
-    podman = next(gen)
+    gen = podman_service(__import__("pathlib").Path(tempfile.mkdtemp(dir=work)))
+    podman = gen.__enter__()
     server = BerthServer(work).start()
     ecs = server.client()
     ecs.create_cluster(clusterName="rss")
@@ -83,7 +83,7 @@ def main():
         agent.stop()
         server.stop()
         ta.remove_cluster_containers(podman, "rss")
-        next(gen, None)
+        gen.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

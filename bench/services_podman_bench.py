@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import pytest  # noqa: E402,F401  (the harness imports it)
 from berth_harness import BerthServer  # noqa: E402
 import test_agent as ta  # noqa: E402
+from agent_harness import podman_service  # noqa: E402
 
 CLUSTER = "podbench"
 CMD = ["sleep", "3600"]
@@ -61,10 +62,8 @@ def main():
     n = args.tasks
 
     work = tempfile.mkdtemp(prefix="berth-svc-podman-")
-    factory = type("F", (), {"mktemp": staticmethod(
-        lambda name: pathlib.Path(tempfile.mkdtemp(prefix=name, dir=work)))})()
-    gen = ta.podman.__wrapped__(factory)
-    podman = next(gen)
+    gen = podman_service(__import__("pathlib").Path(tempfile.mkdtemp(dir=work)))
+    podman = gen.__enter__()
     server = BerthServer(work).start()
     agent = None
     try:
@@ -124,7 +123,7 @@ def main():
             agent.stop()
         server.stop()
         clean(podman)
-        next(gen, None)
+        gen.__exit__(None, None, None)
         shutil.rmtree(work, ignore_errors=True)
 
 

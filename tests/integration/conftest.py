@@ -1,10 +1,12 @@
 """Fixtures for the integration suite; the harness itself is in berth_harness.py."""
 
 import os
+import shutil
 import threading
 
 import pytest
 
+from agent_harness import podman_service
 from berth_harness import BerthServer
 
 
@@ -66,3 +68,12 @@ def unique():
             _counter[0] += 1
             return f"{prefix}-{_counter[0]}-{os.getpid()}"
     return make
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    """A Podman service per module (Docker API on a private socket) with the busybox image."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
+    with podman_service(tmp_path_factory.mktemp("podman")) as p:
+        yield p

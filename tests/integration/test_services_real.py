@@ -16,8 +16,7 @@ import time
 
 import pytest
 
-from test_agent import (  # noqa: F401  (podman is a module fixture used by name)
-    IMAGE, Agent, podman, podman_cli, remove_cluster_containers)
+from agent_harness import IMAGE, Agent, podman_cli, remove_cluster_containers
 
 pytestmark = pytest.mark.skipif(
     __import__("shutil").which("podman") is None, reason="podman is not installed")
