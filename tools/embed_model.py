@@ -21,7 +21,8 @@ def main():
     src, out, name = sys.argv[1:4]
     with open(src) as f:
         model = strip(json.load(f))
-    text = json.dumps(model, separators=(",", ":"), sort_keys=True)
+    # Keys keep the model's order: query-protocol replies write structure members in that order.
+    text = json.dumps(model, separators=(",", ":"))
     ns, _, ident = name.rpartition("::")
     # Split into chunks: compilers limit the length of a single string literal.
     chunks = [text[i:i + 8000] for i in range(0, len(text), 8000)]

@@ -1,7 +1,11 @@
 #pragma once
-// The one table that maps error codes from every module to the AWS exception name and HTTP status
-// a client expects. Codes from categories the table does not know become ServerException (500),
-// with the detail logged rather than shown.
+// The one table that maps error codes from every module to the AWS error name and HTTP status a
+// client expects. Codes from categories the table does not know become ServerException (JSON) or
+// InternalFailure (query), 500, with the detail logged rather than shown.
+//
+// The two protocols name some errors differently, as AWS does: a bad signature is
+// InvalidSignatureException (400) to a JSON service and SignatureDoesNotMatch (403) to a query
+// service; a bad parameter is InvalidParameterException to ECS and ValidationError to ELBv2.
 
 #include <string_view>
 #include <system_error>
@@ -13,6 +17,8 @@ struct AwsError {
   int status;
 };
 
-AwsError to_aws_error(const std::error_code& code);
+enum class Protocol { json, query };
+
+AwsError to_aws_error(const std::error_code& code, Protocol protocol = Protocol::json);
 
 }  // namespace berth::api

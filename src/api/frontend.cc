@@ -1,7 +1,9 @@
 #include "api/frontend.h"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "api/query_codec.h"
 #include "model/errors.h"
 
 namespace berth::api {
@@ -10,6 +12,34 @@ Frontend::Frontend(const SigV4Verifier* verifier, uint64_t request_id_seed)
     : verifier_(verifier), id_seed_(request_id_seed) {}
 
 void Frontend::add_json_service(const JsonService& service) { json_services_.push_back(&service); }
+void Frontend::add_query_service(const QueryService& service) {
+  query_services_.push_back(&service);
+}
+
+namespace {
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// What the SDKs send for query-protocol calls: a form POST with no X-Amz-Target (botocore adds
+// "; charset=utf-8"), or a GET carrying the parameters in the query string.
+bool is_query_request(const HttpRequest& request) {
+  if (request.method == "POST") {
+    return !request.has_header("X-Amz-Target") &&
+           starts_with_ci(request.header("Content-Type"), "application/x-www-form-urlencoded");
+  }
+  if (request.method != "GET") return false;
+  std::size_t q = request.target.find('?');
+  if (q == std::string::npos) return false;
+  for (const auto& [name, value] :
+       QueryService::parse_form(std::string_view(request.target).substr(q + 1))) {
+    if (name == "Action") return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string Frontend::next_request_id() {
   // Unique per process run without a lock: a per-run random seed mixed with a counter, formatted
@@ -34,6 +64,7 @@ HttpResponse Frontend::handle(const HttpRequest& request) {
     r.headers.emplace_back("x-amzn-RequestId", request_id);
     return r;
   }
+  if (is_query_request(request)) return handle_query(request, request_id);
   if (request.method != "POST") {
     HttpResponse r = json_error_response(
         Error(model::Errc::unknown_operation, "Only POST requests are accepted."), request_id);
@@ -76,6 +107,58 @@ HttpResponse Frontend::handle(const HttpRequest& request) {
     ctx.principal = std::move(who).value();
   }
   return service->handle(action, ctx, request);
+}
+
+HttpResponse Frontend::handle_query(const HttpRequest& request, const std::string& request_id) {
+  RequestContext ctx;
+  ctx.request_id = request_id;
+  std::vector<const QueryService*> candidates;
+  if (verifier_ != nullptr) {
+    // Verify before anything else, so an unsigned caller learns nothing about what is served.
+    Result<Principal> who = verifier_->verify(request);
+    if (!who.ok()) return query_error_response(who.error(), request_id);
+    for (const QueryService* s : query_services_) {
+      if (s->model().signing_name() == who->service) candidates.push_back(s);
+    }
+    if (candidates.empty()) {
+      return query_error_response(Error(model::Errc::unknown_operation,
+                                        "No query-protocol service here answers requests signed "
+                                        "for '" +
+                                            who->service + "'."),
+                                  request_id);
+    }
+    ctx.principal = std::move(who).value();
+  } else {
+    candidates = query_services_;
+    if (candidates.empty()) {
+      return query_error_response(
+          Error(model::Errc::unknown_operation, "No query-protocol service is served here."),
+          request_id);
+    }
+  }
+
+  // Several services may share a signing name (Classic ELB and ELBv2 both sign as
+  // elasticloadbalancing): Version= tells them apart. One candidate answers for itself, including
+  // NoSuchVersion for a Version it does not serve.
+  const QueryService* service = candidates.size() == 1 ? candidates.front() : nullptr;
+  if (service == nullptr) {
+    FormParams form = QueryService::request_form(request);
+    auto version =
+        std::find_if(form.begin(), form.end(), [](const auto& p) { return p.first == "Version"; });
+    for (const QueryService* s : candidates) {
+      if (version != form.end() && s->model().api_version() == version->second) service = s;
+    }
+    if (service == nullptr) {
+      return query_error_response(
+          Error(model::Errc::unknown_operation,
+                version == form.end()
+                    ? std::string("The request names no Version, and several services could "
+                                  "answer it.")
+                    : "No service here serves API version " + version->second + "."),
+          request_id);
+    }
+  }
+  return service->handle(std::move(ctx), request);
 }
 
 }  // namespace berth::api

@@ -13,12 +13,16 @@
 // already in ISO 8601) as ISO 8601 UTC. Errors are
 //   <ErrorResponse><Error><Type>Sender</Type><Code>...</Code><Message>...</Message></Error>
 //   <RequestId>...</RequestId></ErrorResponse>
-// with the code and status from api::to_aws_error().
+// with the code and status from api::to_aws_error(code, Protocol::query): Type is Sender for 4xx
+// and Receiver for 5xx, and 5xx messages carry no internal detail. Bad parameters, whether the
+// form cannot be typed or the model's validation rejects it, are ValidationError.
 
 #include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -45,11 +49,15 @@ class QueryService {
   const model::ServiceModel& model() const { return model_; }
 
   /// Handles a form-encoded request (body, or the query string of a GET). Reads `Action` itself;
-  /// `ctx.action` is filled in before the action runs.
+  /// `ctx.action` is filled in before the action runs. A `Version` other than the model's
+  /// api_version() is NoSuchVersion; a missing one is accepted.
   HttpResponse handle(RequestContext ctx, const HttpRequest& request) const;
 
-  /// The form parameters of a request body or query string, percent-decoded, in order.
+  /// The form parameters of a request body or query string, percent-decoded ('+' is a space), in
+  /// order.
   static std::vector<std::pair<std::string, std::string>> parse_form(std::string_view form);
+  /// All parameters of a request: its query string's, then (for a POST) its body's.
+  static std::vector<std::pair<std::string, std::string>> request_form(const HttpRequest& request);
 
  private:
   const model::ServiceModel& model_;
