@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 import types
 from unittest import mock
 
@@ -228,6 +229,34 @@ class BerthServer:
         self.proc = None
         self.close_clients()
         return rc
+
+    @property
+    def proxy_pid_file(self):
+        """The pid file of the HAProxy master the server supervises (it outlives the server)."""
+        return os.path.join(self.data_dir, "haproxy", "haproxy.pid")
+
+    def proxy_pid(self):
+        try:
+            with open(self.proxy_pid_file) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop_proxy(self):
+        """Stops the HAProxy the server started, if any (servers leave it running on purpose)."""
+        pid = self.proxy_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
 
     def restart(self, kill9=False, same_port=False):
         rc = self.stop(kill9=kill9)

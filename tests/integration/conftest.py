@@ -15,9 +15,12 @@ def _make_server(tmp_path_factory, name, **kw):
 
 
 def _teardown(server):
-    if server.proc is not None:
-        rc = server.stop()
-        assert rc == 0, f"berth server exited {rc} on SIGTERM; stderr: {server.stderr()}"
+    try:
+        if server.proc is not None:
+            rc = server.stop()
+            assert rc == 0, f"berth server exited {rc} on SIGTERM; stderr: {server.stderr()}"
+    finally:
+        server.stop_proxy()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 // the Store. It only records desired state (records.h); the LbController makes the data plane
 // serve it. Construct one, then hand query() to the api::Frontend.
 
+#include <memory>
 #include <string>
 
 #include "api/query_service.h"
@@ -20,9 +21,14 @@ struct ElbConfig {
   std::string default_address = "0.0.0.0";
 };
 
+class ElbContext;
+
 class Elbv2Service {
  public:
   Elbv2Service(store::Store& store, const Clock& clock, Random& rng, ElbConfig config);
+  ~Elbv2Service();
+  Elbv2Service(const Elbv2Service&) = delete;
+  Elbv2Service& operator=(const Elbv2Service&) = delete;
   const api::QueryService& query() const { return query_; }
 
  private:
@@ -30,6 +36,7 @@ class Elbv2Service {
   const Clock& clock_;
   Random& rng_;
   ElbConfig config_;
+  std::unique_ptr<ElbContext> ctx_;  // what the registered actions capture
   api::QueryService query_;
 };
 

@@ -88,9 +88,10 @@ std::vector<std::string> condition_values(const json::object& c, std::string_vie
       if (s.is_string()) out.emplace_back(s.as_string());
     }
   };
-  collect(c.if_contains("Values"));
+  // Rules store both forms (as AWS echoes them): the typed config when present, else Values.
   if (auto* cfg = c.if_contains(config); cfg && cfg->is_object())
     collect(cfg->as_object().if_contains("Values"));
+  if (out.empty()) collect(c.if_contains("Values"));
   return out;
 }
 

@@ -50,7 +50,9 @@ Result<std::optional<ecs::TargetGroupInfo>> StoreLoadBalancing::target_group(std
     }
   }
   // Attached when a listener's default action or a rule forwards to it.
-  std::string quoted = "\"" + std::string(arn) + "\"";
+  std::string quoted = "\"";
+  quoted += arn;
+  quoted += '"';
   for (std::string_view prefix : {keys::kListeners, keys::kRules}) {
     auto r = store_.range({std::string(prefix), "", 0});
     if (!r.ok()) return store_error(r.error());
