@@ -19,10 +19,14 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "drain_main.h"
+#include "lb/haproxy/haproxy_data_plane.h"
 #include "server/ecs/agent_sessions.h"
 #include "server/ecs/ecs_service.h"
 #include "server/ecs/janitor.h"
 #include "server/ecs/service_controller.h"
+#include "server/elbv2/elbv2_service.h"
+#include "server/elbv2/lb_controller.h"
+#include "server/elbv2/service_targets.h"
 #include "server/http_server.h"
 #include "sim_main.h"
 #include "store/store.h"
@@ -47,6 +51,11 @@ struct ServerFlags {
   int agent_heartbeat_timeout_ms = 30'000;
   // A service task whose instance's agent stays disconnected this long is replaced elsewhere.
   int agent_lost_grace_seconds = 300;
+  // Load balancing: listeners bind here unless CreateLoadBalancer names an address.
+  std::string lb_default_address = "0.0.0.0";
+  // The HAProxy binary that carries load-balanced traffic; "none" serves the ELBv2 API without a
+  // data plane (targets then stay in their initial health).
+  std::string haproxy = "/usr/sbin/haproxy";
 };
 
 // Runs `fn` every `period` on its own thread until destroyed.
@@ -76,6 +85,14 @@ class Ticker {
   bool stop_ = false;
   std::thread thread_;
 };
+
+std::unique_ptr<berth::lb::DataPlane> make_haproxy_data_plane(const std::string& binary,
+                                                              const std::string& run_dir) {
+  berth::lb::HaproxyOptions o;
+  o.haproxy_binary = binary;
+  o.run_dir = run_dir;
+  return std::make_unique<berth::lb::HaproxyDataPlane>(std::move(o));
+}
 
 uint64_t os_seed() {
   std::random_device rd;
@@ -124,6 +141,15 @@ int run_server(const ServerFlags& f) {
   berth::api::SigV4Verifier verifier(*creds, clock, f.region);
   berth::api::Frontend frontend(f.no_auth ? nullptr : &verifier, os_seed());
   frontend.add_json_service(ecs.json());
+  berth::server::elbv2::Elbv2Service elbv2(**store, clock, rng,
+                                          {f.region, f.account_id, f.lb_default_address});
+  frontend.add_query_service(elbv2.query());
+  berth::server::elbv2::StoreLoadBalancing load_balancing(**store, clock);
+  ecs.context().set_load_balancing(&load_balancing);
+  std::unique_ptr<berth::lb::DataPlane> data_plane;
+  if (f.haproxy != "none") {
+    data_plane = make_haproxy_data_plane(f.haproxy, (fs::path(f.data_dir) / "haproxy").string());
+  }
 
   berth::server::HttpServerOptions opts;
   opts.listen = f.listen;
@@ -166,6 +192,10 @@ int run_server(const ServerFlags& f) {
   berth::server::ecs::ServiceController service_controller(
       ecs.context(), ecs.placer(), std::chrono::seconds(f.agent_lost_grace_seconds));
   service_controller.start();
+  // Drives the proxy from the ELBv2 records; the proxy itself outlives the server on purpose, so
+  // restarting Berth does not interrupt load-balanced traffic.
+  berth::server::elbv2::LbController lb_controller(**store, clock, data_plane.get());
+  lb_controller.start();
   http.run(/*handle_signals=*/true);
   std::printf("berth server stopped\n");
   return 0;
@@ -214,6 +244,17 @@ int main(int argc, char** argv) {
                    "Replace service tasks of an instance whose agent stays disconnected this long")
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 24 * 3600));
+
+  server
+      ->add_option("--lb-default-address", sf.lb_default_address,
+                   "Address load balancer listeners bind when CreateLoadBalancer names none "
+                   "(SubnetMappings PrivateIPv4Address)")
+      ->capture_default_str();
+  server
+      ->add_option("--haproxy", sf.haproxy,
+                   "HAProxy binary for the load balancers' data plane (run and supervised in "
+                   "DATA_DIR/haproxy; it keeps serving while Berth restarts), or \"none\"")
+      ->capture_default_str();
 
   std::function<int()> run_other;
   berth::apps::add_agent_command(app, run_other);
