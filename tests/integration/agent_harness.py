@@ -34,6 +34,7 @@ def _ping(sock):  # also used by test_agent.py for its registry test
 
 @contextlib.contextmanager
 def podman_service(d):
+    d.mkdir(parents=True, exist_ok=True)
     conf = d / "containers.conf"
     conf.write_text('[engine]\nruntime = "runc"\n\n[containers]\n'
                     'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n')
