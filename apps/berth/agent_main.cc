@@ -221,6 +221,12 @@ int run_agent(const AgentFlags& f, const std::atomic<bool>& stop,
     std::this_thread::sleep_for(100ms);
   }
 
+  if (in_addr probe{};
+      !f.host_address.empty() && ::inet_pton(AF_INET, f.host_address.c_str(), &probe) != 1) {
+    std::fprintf(stderr, "berth agent: --host-address must be an IPv4 address, not %s\n",
+                 f.host_address.c_str());
+    return 2;
+  }
   SystemClock clock;
   agent::ApiClient api(*endpoint, *key, f.region, clock);
   agent::SessionConfig sc;

@@ -56,6 +56,7 @@ struct ServerFlags {
   // The HAProxy binary that carries load-balanced traffic; "none" serves the ELBv2 API without a
   // data plane (targets then stay in their initial health).
   std::string haproxy = "/usr/sbin/haproxy";
+  std::string lb_run_dir;  // default DATA_DIR/haproxy
 };
 
 // Runs `fn` every `period` on its own thread until destroyed.
@@ -142,13 +143,15 @@ int run_server(const ServerFlags& f) {
   berth::api::Frontend frontend(f.no_auth ? nullptr : &verifier, os_seed());
   frontend.add_json_service(ecs.json());
   berth::server::elbv2::Elbv2Service elbv2(**store, clock, rng,
-                                          {f.region, f.account_id, f.lb_default_address});
+                                           {f.region, f.account_id, f.lb_default_address});
   frontend.add_query_service(elbv2.query());
   berth::server::elbv2::StoreLoadBalancing load_balancing(**store, clock);
   ecs.context().set_load_balancing(&load_balancing);
   std::unique_ptr<berth::lb::DataPlane> data_plane;
   if (f.haproxy != "none") {
-    data_plane = make_haproxy_data_plane(f.haproxy, (fs::path(f.data_dir) / "haproxy").string());
+    data_plane = make_haproxy_data_plane(
+        f.haproxy,
+        f.lb_run_dir.empty() ? (fs::path(f.data_dir) / "haproxy").string() : f.lb_run_dir);
   }
 
   berth::server::HttpServerOptions opts;
@@ -255,6 +258,10 @@ int main(int argc, char** argv) {
                    "HAProxy binary for the load balancers' data plane (run and supervised in "
                    "DATA_DIR/haproxy; it keeps serving while Berth restarts), or \"none\"")
       ->capture_default_str();
+
+  server->add_option("--lb-run-dir", sf.lb_run_dir,
+                     "Directory of the HAProxy Berth drives (config, sockets, pid file); a proxy "
+                     "already running from it is adopted (default: DATA_DIR/haproxy)");
 
   std::function<int()> run_other;
   berth::apps::add_agent_command(app, run_other);

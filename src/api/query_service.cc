@@ -4,6 +4,7 @@
 
 #include "api/errors.h"
 #include "api/query_codec.h"
+#include "api/sigv4.h"
 #include "api/xml.h"
 #include "model/elbv2_errors.h"
 
@@ -14,13 +15,6 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view kContentType = "text/xml";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Form decoding (application/x-www-form-urlencoded): '+' is a space — botocore's urlencode writes
 // spaces that way and a literal plus as %2B. A '%' not followed by two hex digits is kept as is.

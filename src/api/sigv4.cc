@@ -185,13 +185,6 @@ void append_uri_encoded(std::string& out, std::string_view s, bool keep_slash) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // '+' stays a literal plus: AWS SDKs encode spaces as %20 and a literal '+' as %2B, so treating
 // '+' as a space (form encoding) would break requests that really carry a plus.
 std::string percent_decode(std::string_view s) {
@@ -669,6 +662,13 @@ void sign_request(HttpRequest& request, const AccessKey& key, const std::string&
       .append(", Signature=")
       .append(as_view(signature));
   request.headers.emplace_back("Authorization", std::move(value));
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 }  // namespace berth::api

@@ -48,6 +48,10 @@ class SigV4Verifier {
   std::chrono::seconds max_skew_;
 };
 
+/// The value of the hex digit `c` (either case), or -1. Used by the percent-decoding of SigV4
+/// canonical requests and of query-protocol form bodies.
+int hex_value(char c);
+
 /// Exposed for tests and for clients (bench, agent): signs `request` in place, adding X-Amz-Date
 /// and Authorization, signing every header present plus host.
 void sign_request(HttpRequest& request, const AccessKey& key, const std::string& region,

@@ -7,6 +7,7 @@
 // state. apply() is idempotent, so a restarted control plane re-applies the same state and finds
 // nothing to do. Thread-compatible: the LB controller is the one caller.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,11 +32,19 @@ struct Backend {
   HealthCheck health_check;
 };
 
+/// An ELBv2 fixed-response action: answered by the proxy itself.
+struct FixedResponse {
+  int status = 503;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
 struct Route {
   int priority = 0;                         // lower wins
   std::vector<std::string> path_patterns;   // ELBv2 patterns: '*' and '?' wildcards; any matches
   std::vector<std::string> host_patterns;   // same wildcards, case-insensitive; any matches
   std::string backend;                      // Backend::id
+  std::optional<FixedResponse> fixed;       // answered instead of forwarding (backend empty)
 };
 
 /// One listener. An empty default_backend answers 503.
@@ -45,6 +54,7 @@ struct Frontend {
   int port = 0;
   std::vector<Route> routes;  // all conditions of a route must match (path AND host)
   std::string default_backend;
+  std::optional<FixedResponse> default_fixed;  // the default action is a fixed response
 };
 
 struct Server {

@@ -32,9 +32,14 @@ def elbv2(elb_server):
 
 def code_of(call, *args, **kw):
     """The error code a boto3 call fails with."""
+    return error_of(call, *args, **kw)["Code"]
+
+
+def error_of(call, *args, **kw):
+    """The error (Code, Message) a boto3 call fails with."""
     with pytest.raises(botocore.exceptions.ClientError) as e:
         call(*args, **kw)
-    return e.value.response["Error"]["Code"]
+    return e.value.response["Error"]
 
 
 def cli(server, *args):
@@ -258,6 +263,105 @@ def test_listener_and_rule_errors(elbv2, unique):
     elbv2.delete_listener(ListenerArn=listener)
     assert code_of(elbv2.describe_listeners, ListenerArns=[listener]) == "ListenerNotFound"
     assert code_of(elbv2.describe_rules, ListenerArn=listener) == "ListenerNotFound"
+
+
+def test_port_claims_across_load_balancers(elbv2, unique):
+    # Every load balancer listens on this one host: a port is held by one load balancer per
+    # address, 0.0.0.0 overlapping every address. Releasing a listener frees its port.
+    one = make_lb(elbv2, unique("lb"), "127.0.0.5")
+    two = make_lb(elbv2, unique("lb"), "127.0.0.6")
+    anywhere = make_lb(elbv2, unique("any"))
+    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]
+
+    def listen(lb, port):
+        return elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=port,
+                                     DefaultActions=fixed)["Listeners"][0]["ListenerArn"]
+
+    first = listen(one, 18090)
+    listen(two, 18090)  # another address: no overlap
+    err = error_of(listen, anywhere, 18090)
+    assert err["Code"] == "InvalidConfigurationRequest"
+    assert "18090" in err["Message"]
+
+    # DeleteListener releases the claim (both of them, here), and the port can be reused.
+    elbv2.delete_listener(ListenerArn=first)
+    assert code_of(listen, anywhere, 18090) == "InvalidConfigurationRequest"  # "two" holds it
+    two_listener = elbv2.describe_listeners(LoadBalancerArn=two)["Listeners"][0]["ListenerArn"]
+    elbv2.delete_listener(ListenerArn=two_listener)
+    wildcard = listen(anywhere, 18090)
+    assert code_of(listen, one, 18090) == "InvalidConfigurationRequest"
+
+    # ModifyListener moves the claim: the old port is free, the new one taken.
+    elbv2.modify_listener(ListenerArn=wildcard, Port=18091)
+    listen(one, 18090)
+    assert code_of(listen, two, 18091) == "InvalidConfigurationRequest"
+
+    # DeleteLoadBalancer releases the claims of all its listeners.
+    elbv2.delete_load_balancer(LoadBalancerArn=anywhere)
+    listen(two, 18091)
+    elbv2.delete_load_balancer(LoadBalancerArn=one)
+    elbv2.delete_load_balancer(LoadBalancerArn=two)
+    again = make_lb(elbv2, unique("any"))
+    listen(again, 18090)
+    listen(again, 18091)
+    elbv2.delete_load_balancer(LoadBalancerArn=again)
+
+
+def test_settings_the_data_plane_cannot_honour_are_refused(elbv2, unique):
+    tg = make_tg(elbv2, unique("tg"))
+
+    def attributes(**kv):
+        return elbv2.modify_target_group_attributes(
+            TargetGroupArn=tg, Attributes=[{"Key": k, "Value": v} for k, v in kv.items()])
+
+    # The defaults, given explicitly, are accepted and echoed.
+    defaults = {"stickiness.enabled": "false", "load_balancing.algorithm.type": "round_robin",
+                "slow_start.duration_seconds": "0"}
+    got = elbv2.modify_target_group_attributes(
+        TargetGroupArn=tg, Attributes=[{"Key": k, "Value": v} for k, v in defaults.items()])
+    for k, v in defaults.items():
+        assert {"Key": k, "Value": v} in got["Attributes"]
+    for key, value in [("stickiness.enabled", "true"),
+                       ("load_balancing.algorithm.type", "least_outstanding_requests"),
+                       ("slow_start.duration_seconds", "30")]:
+        err = error_of(elbv2.modify_target_group_attributes, TargetGroupArn=tg,
+                       Attributes=[{"Key": key, "Value": value}])
+        assert err["Code"] == "ValidationError", key
+        assert "is not supported by Berth's data plane yet" in err["Message"], err
+    attrs = elbv2.describe_target_group_attributes(TargetGroupArn=tg)["Attributes"]
+    for k, v in defaults.items():
+        assert {"Key": k, "Value": v} in attrs
+
+    # Sticky forward actions likewise; disabled stickiness is the default and is echoed.
+    lb = make_lb(elbv2, unique("lb"), "127.0.0.7")
+
+    def sticky_forward(enabled):
+        return [{"Type": "forward", "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": tg, "Weight": 1}],
+            "TargetGroupStickinessConfig": {"Enabled": enabled, "DurationSeconds": 60}}}]
+
+    err = error_of(elbv2.create_listener, LoadBalancerArn=lb, Protocol="HTTP", Port=18092,
+                   DefaultActions=sticky_forward(True))
+    assert err["Code"] == "ValidationError"
+    assert "is not supported by Berth's data plane yet" in err["Message"], err
+    listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=18092,
+                                     DefaultActions=sticky_forward(False))["Listeners"][0]
+    stickiness = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"]
+    assert stickiness["Enabled"] is False
+    elbv2.delete_load_balancer(LoadBalancerArn=lb)
+
+
+def test_health_checks_cannot_be_disabled_for_instance_and_ip_groups(elbv2, unique):
+    for target_type in ["instance", "ip"]:
+        assert code_of(make_tg, elbv2, unique("tg"), TargetType=target_type,
+                       HealthCheckEnabled=False) == "ValidationError"
+    tg = make_tg(elbv2, unique("tg"), HealthCheckEnabled=True)
+    assert code_of(elbv2.modify_target_group, TargetGroupArn=tg,
+                   HealthCheckEnabled=False) == "ValidationError"
+    modified = elbv2.modify_target_group(TargetGroupArn=tg, HealthCheckEnabled=True)
+    assert modified["TargetGroups"][0]["HealthCheckEnabled"] is True
+    group = elbv2.describe_target_groups(TargetGroupArns=[tg])["TargetGroups"][0]
+    assert group["HealthCheckEnabled"] is True
 
 
 def test_register_deregister_and_health(elbv2, unique):

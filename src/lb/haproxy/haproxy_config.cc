@@ -59,6 +59,29 @@ bool valid_check_path(std::string_view s) {
   });
 }
 
+// ELBv2 limits the message body to 1024 characters; counted as UTF-8 code points.
+constexpr size_t kMaxFixedBodyChars = 1024;
+
+Status validate_fixed(const FixedResponse& r, const std::string& where) {
+  if (r.status < 200 || r.status > 599)
+    return invalid(where + ": fixed response status " + std::to_string(r.status) +
+                   " outside 200-599");
+  // A header value: no control characters (a newline would end the header).
+  if (r.content_type.size() > 128 || !std::all_of(r.content_type.begin(), r.content_type.end(),
+                                                  [](char c) { return c >= ' ' && c < 0x7f; }))
+    return invalid(where + ": bad fixed response content type");
+  // NUL would cut HAProxy's string short; anything else is escaped.
+  if (r.body.find('\0') != std::string::npos)
+    return invalid(where + ": fixed response body contains NUL");
+  size_t chars = std::count_if(r.body.begin(), r.body.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xc0) != 0x80;  // not a UTF-8 continuation byte
+  });
+  if (chars > kMaxFixedBodyChars)
+    return invalid(where + ": fixed response body longer than " +
+                   std::to_string(kMaxFixedBodyChars) + " characters");
+  return {};
+}
+
 bool is_any_address(std::string_view a) { return a == "0.0.0.0" || a == "::"; }
 
 // FNV-1a: a stable, dependency-free hash; only used to notice configuration changes.
@@ -95,6 +118,61 @@ std::vector<const T*> sorted_by_id(const std::vector<T>& v) {
   return out;
 }
 
+// A double-quoted argument for HAProxy 2.6's configuration tokenizer, which inside double quotes
+// expands "$NAME" environment variables and decodes \" \\ \$ \n \r \t \xHH. Whatever is not
+// printable ASCII is written as \xHH, so the value is taken byte for byte and the line stays text.
+std::string double_quoted(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+      case '\\':
+      case '$':
+        out.append(1, '\\').append(1, static_cast<char>(c));
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          char hex[5];
+          std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+          out += hex;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// "http-request return status N [content-type "T" string "BODY"]". HAProxy refuses an empty
+// `string`, a payload without a content type, and any payload on 204 and 304 (which HTTP forbids:
+// left out), and ignores a content type without a payload.
+std::string return_rule(const FixedResponse& r) {
+  std::string out = "http-request return status " + std::to_string(r.status);
+  if (!r.body.empty() && r.status != 204 && r.status != 304) {
+    out.append(" content-type ")
+        .append(double_quoted(r.content_type.empty() ? "text/plain" : r.content_type))
+        .append(" string ")
+        .append(double_quoted(r.body));
+  }
+  return out;
+}
+
+// Routing (see the header): the first route a request matches is recorded in this variable.
+constexpr std::string_view kRouteVar = "txn.route";
+
+std::string route_is(size_t i) {
+  return "{ var(" + std::string(kRouteVar) + ") -m int " + std::to_string(i) + " }";
+}
+
 void render_frontend(std::ostringstream& o, const Frontend& f) {
   o << "\nfrontend " << frontend_name(f.id) << "\n";
   o << "  bind " << f.address << ":" << f.port << "\n";
@@ -128,26 +206,30 @@ void render_frontend(std::ostringstream& o, const Frontend& f) {
     }
     conditions.push_back(cond);
   }
+  const std::string unmatched = "{ var(" + std::string(kRouteVar) + ") -m found }";
   for (size_t i = 0; i < routes.size(); ++i) {
-    o << "  use_backend " << backend_name(routes[i]->backend);
-    if (!conditions[i].empty()) o << " if " << conditions[i];
+    // The first route that matches wins: later ones only look at requests still unrouted.
+    std::string cond = i == 0 ? "" : "!" + unmatched;
+    cond.append(cond.empty() || conditions[i].empty() ? "" : " ").append(conditions[i]);
+    o << "  http-request set-var(" << kRouteVar << ") int(" << i << ")";
+    if (!cond.empty()) o << " if " << cond;
     o << "\n";
   }
-  if (!f.default_backend.empty()) {
+  for (size_t i = 0; i < routes.size(); ++i)
+    if (routes[i]->fixed)
+      o << "  " << return_rule(*routes[i]->fixed) << " if " << route_is(i) << "\n";
+  // Requests no route matched get the default action; without one, 503 like an ELB whose
+  // listener has nothing to forward to.
+  if (f.default_backend.empty()) {
+    o << "  " << return_rule(f.default_fixed.value_or(FixedResponse{503, "", ""}));
+    if (!routes.empty()) o << " unless " << unmatched;
+    o << "\n";
+  }
+  for (size_t i = 0; i < routes.size(); ++i)
+    if (!routes[i]->fixed)
+      o << "  use_backend " << backend_name(routes[i]->backend) << " if " << route_is(i) << "\n";
+  if (!f.default_backend.empty())
     o << "  default_backend " << backend_name(f.default_backend) << "\n";
-    return;
-  }
-  // http-request rules run before use_backend, so the 503 applies only when no route matches.
-  bool unconditional = false;
-  std::string unless;
-  for (const auto& c : conditions) {
-    if (c.empty()) unconditional = true;
-    unless.append(unless.empty() ? "" : " or ").append(c);
-  }
-  if (unconditional) return;
-  o << "  http-request return status 503";
-  if (!unless.empty()) o << " unless " << unless;
-  o << "\n";
 }
 
 void render_backend(std::ostringstream& o, const Backend& b,
@@ -321,9 +403,21 @@ Status validate(const DesiredState& d) {
     addresses_by_port[f.port].push_back(f.address);
     if (!f.default_backend.empty() && !backends.count(f.default_backend))
       return invalid("frontend " + f.id + ": unknown default backend '" + f.default_backend + "'");
+    if (f.default_fixed) {
+      if (!f.default_backend.empty())
+        return invalid("frontend " + f.id +
+                       ": both a default backend and a default fixed response");
+      BERTH_CHECK(validate_fixed(*f.default_fixed, "frontend " + f.id + " default"));
+    }
     for (const auto& r : f.routes) {
-      if (!backends.count(r.backend))
+      if (r.fixed) {
+        if (!r.backend.empty())
+          return invalid("frontend " + f.id + ": route with both a backend and a fixed response");
+        BERTH_CHECK(
+            validate_fixed(*r.fixed, "frontend " + f.id + " route " + std::to_string(r.priority)));
+      } else if (!backends.count(r.backend)) {
         return invalid("frontend " + f.id + ": route to unknown backend '" + r.backend + "'");
+      }
       for (const auto& p : r.path_patterns)
         if (!valid_path_pattern(p)) return invalid("bad path pattern '" + p + "'");
       for (const auto& p : r.host_patterns)

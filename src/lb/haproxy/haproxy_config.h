@@ -7,6 +7,11 @@
 // fingerprints differ and otherwise changes servers through the runtime API.
 //
 // Names on the proxy: frontends are "fe_<id>", backends "be_<id>", servers keep their name.
+//
+// Routing: each request records the first route (by priority) it matches in the variable
+// txn.route, then that route's action runs: `http-request return` for a fixed response,
+// `use_backend` for a forward. (HAProxy runs every http-request rule before any use_backend, so
+// conditions alone would let a fixed route shadow a forward route of higher priority.)
 
 #include <string>
 #include <string_view>
@@ -28,7 +33,9 @@ std::string backend_name(std::string_view id);
 inline constexpr std::string_view kBackendPrefix = "be_";
 
 /// Rejects what HAProxy could not express or would misread: bad ids or names, duplicates,
-/// routes or servers naming unknown backends, malformed patterns, matchers, addresses, ports.
+/// routes or servers naming unknown backends, malformed patterns, matchers, addresses, ports,
+/// fixed responses outside status 200-599 or with over 1024 characters of body (a body on 204
+/// or 304 is left out), and routes (or defaults) with both a backend and a fixed response.
 Status validate(const DesiredState& desired);
 
 /// An ELBv2 wildcard pattern ('*' any run, '?' one character) as an anchored PCRE.

@@ -178,8 +178,12 @@ Status HaproxyDataPlane::reconcile_servers(const DesiredState& desired, bool old
       note(enable(key, s, hc));  // was being removed, or restored in maintenance
     } else {
       if (r.op_state == RuntimeServer::kRunning) registering_.erase(key);
-      if (s.draining != r.draining())
-        note(command("set server " + srv + " state " + (s.draining ? "drain" : "ready")));
+      if (s.draining && !r.draining())
+        note(command("set server " + srv + " state drain"));
+      else if (!s.draining && r.draining())
+        // Registered again: like a new target, no traffic until it passes its checks again
+        // (`state ready` alone would keep its old UP state, however stale).
+        note(enable(key, s, hc));
     }
   }
 

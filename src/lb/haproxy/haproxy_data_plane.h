@@ -10,12 +10,13 @@
 //     already has, and reload seamlessly through the master CLI.
 //  3. Servers, through the runtime API only: add, re-address, drain/undrain, remove.
 //
-// A server added at run time takes no traffic until it has passed healthy_threshold checks, like
-// an ELB target in "initial": HAProxy 2.6 puts a leaving-maintenance server UP at once (health
-// counter at rise), so it is enabled with weight 0, forced DOWN (`set server health down`, which
-// zeroes the counter) and only then given weight 1; the checks bring it UP after `rise` passes.
-// Servers added and not yet UP are remembered in the run directory ("registering") so a
-// restarted Berth still reports them as initial.
+// A server added at run time, or undrained (an ELB target deregistered and registered again),
+// takes no traffic until it has passed healthy_threshold checks, like an ELB target in "initial":
+// HAProxy 2.6 puts a leaving-maintenance server UP at once (health counter at rise), so it is
+// enabled with weight 0, forced DOWN (`set server health down`, which zeroes the counter) and only
+// then given weight 1; the checks bring it UP after `rise` passes. Servers added and not yet UP are
+// remembered in the run directory ("registering") so a restarted Berth still reports them as
+// initial.
 
 #include <chrono>
 #include <set>

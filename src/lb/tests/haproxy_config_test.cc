@@ -37,8 +37,8 @@ DesiredState sample() {
   f.address = "0.0.0.0";
   f.port = 8080;
   f.default_backend = "web";
-  f.routes = {{20, {"/static/*"}, {}, "static"},
-              {10, {"/api/*", "/v?/api"}, {"API.example.com", "*.api.example.com"}, "api"}};
+  f.routes = {{20, {"/static/*"}, {}, "static", {}},
+              {10, {"/api/*", "/v?/api"}, {"API.example.com", "*.api.example.com"}, "api", {}}};
   d.frontends = {f};
   d.servers = {{"web", "t1-80", "10.0.0.1", 32768, false},
                {"api", "t2-9000", "10.0.0.2", 32769, true}};
@@ -89,9 +89,16 @@ TEST(HaproxyConfig, RoutesInPriorityOrderWithAndedConditions) {
       "  acl r0_host req.hdr(host),field(1,:) -i -m reg '^API\\.example\\.com$' "
       "'^.*\\.api\\.example\\.com$'\n");
   pos(text, "  acl r1_path path -m reg '^/static/.*$'\n");
-  size_t api = pos(text, "  use_backend be_api if r0_path r0_host\n");
-  size_t st = pos(text, "  use_backend be_static if r1_path\n");
+  // The first route that matches is recorded, then its action runs.
+  size_t r0 = pos(text, "  http-request set-var(txn.route) int(0) if r0_path r0_host\n");
+  size_t r1 = pos(text,
+                  "  http-request set-var(txn.route) int(1) if !{ var(txn.route) -m found } "
+                  "r1_path\n");
+  size_t api = pos(text, "  use_backend be_api if { var(txn.route) -m int 0 }\n");
+  size_t st = pos(text, "  use_backend be_static if { var(txn.route) -m int 1 }\n");
   size_t def = pos(text, "  default_backend be_web\n");
+  EXPECT_LT(r0, r1);
+  EXPECT_LT(r1, api);
   EXPECT_LT(api, st);
   EXPECT_LT(st, def);
   pos(text, "frontend fe_lb1-80\n  bind 0.0.0.0:8080\n");
@@ -101,9 +108,108 @@ TEST(HaproxyConfig, RoutesInPriorityOrderWithAndedConditions) {
 TEST(HaproxyConfig, NoDefaultBackendAnswers503WhenNoRouteMatches) {
   DesiredState d = sample();
   d.frontends[0].default_backend = "";
-  pos(config(d), "  http-request return status 503 unless r0_path r0_host or r1_path\n");
+  pos(config(d), "  http-request return status 503 unless { var(txn.route) -m found }\n");
   d.frontends[0].routes.clear();
   pos(config(d), "  http-request return status 503\n");
+}
+
+// sample() with a fixed route between the two forward routes and a fixed default action.
+DesiredState with_fixed() {
+  DesiredState d = sample();
+  Frontend& f = d.frontends[0];
+  f.routes.push_back({15, {"/maintenance"}, {}, "", FixedResponse{503, "text/plain", "down"}});
+  f.default_backend = "";
+  f.default_fixed = FixedResponse{404, "text/plain", "nothing here"};
+  return d;
+}
+
+TEST(HaproxyConfig, FixedResponsesKeepPriorityOrder) {
+  std::string text = config(with_fixed());
+  // Priorities 10 (api), 15 (fixed), 20 (static): all recorded before any action runs.
+  pos(text, "  acl r1_path path -m reg '^/maintenance$'\n");
+  size_t set = pos(text,
+                   "  http-request set-var(txn.route) int(1) if !{ var(txn.route) -m found } "
+                   "r1_path\n");
+  size_t fixed = pos(text,
+                     "  http-request return status 503 content-type \"text/plain\" string \"down\" "
+                     "if { var(txn.route) -m int 1 }\n");
+  size_t def = pos(text,
+                   "  http-request return status 404 content-type \"text/plain\" string "
+                   "\"nothing here\" unless { var(txn.route) -m found }\n");
+  size_t api = pos(text, "  use_backend be_api if { var(txn.route) -m int 0 }\n");
+  pos(text, "  use_backend be_static if { var(txn.route) -m int 2 }\n");
+  EXPECT_LT(set, fixed);
+  EXPECT_LT(fixed, def);
+  EXPECT_LT(def, api);
+  EXPECT_EQ(text.find("default_backend"), std::string::npos);
+  EXPECT_EQ(text.find("use_backend be_\n"), std::string::npos);
+  EXPECT_EQ(text.find("return status 503 unless"), std::string::npos);
+
+  // A body-less response has neither content type nor string (HAProxy refuses an empty one).
+  DesiredState d = with_fixed();
+  d.frontends[0].default_fixed = FixedResponse{200, "text/plain", ""};
+  pos(config(d), "  http-request return status 200 unless { var(txn.route) -m found }\n");
+  // Nor do 204 and 304, which HAProxy (and HTTP) allow no body.
+  d.frontends[0].default_fixed = FixedResponse{204, "text/plain", "ignored"};
+  pos(config(d), "  http-request return status 204 unless { var(txn.route) -m found }\n");
+  d.frontends[0].routes[2].fixed = FixedResponse{304, "text/plain", "ignored"};
+  pos(config(d), "  http-request return status 304 if { var(txn.route) -m int 1 }\n");
+  // A body needs a content type.
+  d.frontends[0].default_fixed = FixedResponse{200, "", "x"};
+  pos(config(d),
+      "  http-request return status 200 content-type \"text/plain\" string \"x\" unless");
+}
+
+TEST(HaproxyConfig, FixedResponseBodyIsEscaped) {
+  DesiredState d = with_fixed();
+  d.frontends[0].default_fixed = FixedResponse{200, "text/html; charset=\"utf-8\"",
+                                               "say \"hi\" \\ $HOME #x 'q'\r\n\tend\x01é"};
+  pos(config(d),
+      "  http-request return status 200 content-type \"text/html; charset=\\\"utf-8\\\"\" string "
+      "\"say \\\"hi\\\" \\\\ \\$HOME #x 'q'\\r\\n\\tend\\x01\\xc3\\xa9\" unless");
+}
+
+TEST(HaproxyConfig, FixedResponsesAreInTheFingerprint) {
+  const std::string fp = config_fingerprint(with_fixed(), kPaths).value();
+  for (auto change : {+[](DesiredState& d) { d.frontends[0].routes[2].fixed->status = 502; },
+                      +[](DesiredState& d) { d.frontends[0].routes[2].fixed->body = "up"; },
+                      +[](DesiredState& d) { d.frontends[0].default_fixed->content_type = "a/b"; },
+                      +[](DesiredState& d) {
+                        d.frontends[0].routes[2].fixed.reset();
+                        d.frontends[0].routes[2].backend = "web";
+                      }}) {
+    DesiredState c = with_fixed();
+    change(c);
+    EXPECT_NE(config_fingerprint(c, kPaths).value(), fp);
+  }
+}
+
+TEST(HaproxyConfig, ValidatesFixedResponses) {
+  auto accepts = [](auto mutate) {
+    DesiredState d = with_fixed();
+    mutate(d.frontends[0]);
+    auto r = config_fingerprint(d, kPaths);
+    EXPECT_TRUE(r.ok() || r.error().code == make_error_code(Errc::invalid_config));
+    return r.ok();
+  };
+  EXPECT_TRUE(accepts([](Frontend&) {}));
+  EXPECT_TRUE(accepts([](Frontend& f) { f.default_fixed->status = 200; }));
+  EXPECT_TRUE(accepts([](Frontend& f) { f.default_fixed->status = 599; }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.default_fixed->status = 199; }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.routes[2].fixed->status = 600; }));
+  EXPECT_TRUE(accepts([](Frontend& f) { f.default_fixed->body = std::string(1024, 'x'); }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.default_fixed->body = std::string(1025, 'x'); }));
+  EXPECT_TRUE(accepts([](Frontend& f) {  // characters, not bytes
+    f.default_fixed->body.clear();
+    for (int i = 0; i < 1024; ++i) f.default_fixed->body += "é";
+  }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.default_fixed->body = std::string("a\0b", 3); }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.default_fixed->content_type = "text/plain\r\nX: y"; }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.default_fixed->content_type = std::string(129, 'a'); }));
+  // Forward or fixed, not both.
+  EXPECT_FALSE(accepts([](Frontend& f) { f.routes[2].backend = "web"; }));
+  EXPECT_FALSE(accepts([](Frontend& f) { f.default_backend = "web"; }));
+  EXPECT_TRUE(accepts([](Frontend& f) { f.default_fixed.reset(); }));
 }
 
 TEST(HaproxyConfig, BackendsCarryHealthChecksAndServers) {
@@ -189,9 +295,16 @@ TEST(HaproxyConfig, RejectsWhatHaproxyCannotExpress) {
 TEST(HaproxyConfig, HaproxyAcceptsTheConfiguration) {
   const char* haproxy = "/usr/sbin/haproxy";
   if (access(haproxy, X_OK) != 0) GTEST_SKIP() << "haproxy not installed";
-  DesiredState d = sample();
-  d.frontends[0].default_backend = "";
+  DesiredState d = with_fixed();
   d.frontends[0].routes[1].path_patterns.push_back("/it's/*");
+  d.frontends[0].routes[2].fixed->body = "say \"hi\" \\ $HOME #x 'q'\r\n\tend\x01é";
+  d.frontends[0].default_fixed->content_type = "text/html; charset=\"utf-8\"";
+  Frontend no_body = d.frontends[0];  // HAProxy refuses a body on these
+  no_body.id = "lb2-81";
+  no_body.port = 8081;
+  no_body.default_fixed = FixedResponse{204, "text/plain", "x"};
+  no_body.routes[2].fixed = FixedResponse{304, "text/plain", "y"};
+  d.frontends.push_back(no_body);
   auto file = std::filesystem::temp_directory_path() / ("berth-cfg-" + std::to_string(getpid()));
   std::ofstream(file) << config(d);
   std::string cmd = std::string(haproxy) + " -c -q -f " + file.string() + " >/dev/null 2>&1";

@@ -182,9 +182,33 @@ TEST_F(HaproxyDataPlaneTest, DrainingServerTakesNoNewRequests) {
   EXPECT_EQ(h.reason, "Target.DeregistrationInProgress");
   EXPECT_EQ(bodies(6).count("a"), 6u);
 
-  apply(state({"a", "b"}));  // undrained: back in rotation without new checks
-  EXPECT_EQ(state_of("b"), "healthy");
-  EXPECT_EQ(bodies(4).count("b"), 2u);
+  apply(state({"a", "b"}));  // registered again: checked from scratch like a new target
+  EXPECT_EQ(state_of("b"), "initial");
+  EXPECT_EQ(bodies(4).count("a"), 4u);  // rise 2 at one check a second: over a second away
+}
+
+TEST_F(HaproxyDataPlaneTest, UndrainedServerMustPassItsChecksAgain) {
+  apply(state({"a", "b"}));
+  ASSERT_TRUE(eventually([&] { return healthy({"a", "b"}); }));
+  apply(state({"a", "b"}, "b"));
+  EXPECT_EQ(state_of("b"), "draining");
+  // Registered again while its health path now fails, before any check has noticed (`fall` 2 at
+  // one check a second): kept UP from before, it would take traffic until the checks catch up.
+  fs::remove(fs::path(httpd_["b"]->dir()) / "index.html");
+  apply(state({"a", "b"}));
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  int requests = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    EXPECT_EQ(get(), "a");
+    std::string b = state_of("b");
+    EXPECT_TRUE(b == "initial" || b == "unhealthy") << b;
+    ++requests;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GT(requests, 5);
+  EXPECT_TRUE(eventually([&] { return state_of("b") == "unhealthy"; }));
+  EXPECT_EQ(health(*dp_)["web/b"].reason, "Target.ResponseCodeMismatch");
+  EXPECT_EQ(bodies(4).count("a"), 4u);
 }
 
 TEST_F(HaproxyDataPlaneTest, RemovedServerIsDeleted) {
@@ -218,7 +242,7 @@ TEST_F(HaproxyDataPlaneTest, RouteChangeReloadsSeamlessly) {
 
   DesiredState d = state({"a", "b"});
   d.backends.push_back({"other", fast_check()});
-  d.frontends[0].routes = {{1, {"/other/*"}, {}, "other"}};
+  d.frontends[0].routes = {{1, {"/other/*"}, {}, "other", {}}};
   d.servers.push_back({"other", "c", "127.0.0.1", httpd_["c"]->port(), false});
   apply(d);
 
@@ -323,7 +347,8 @@ TEST_F(HaproxyDataPlaneTest, FailedReloadKeepsTheOldConfigurationServing) {
   EXPECT_EQ(state_of("b"), "draining");
 
   apply(good);  // the old worker still runs the good configuration: nothing to reload
-  EXPECT_TRUE(healthy({"a", "b"}));
+  EXPECT_TRUE(healthy({"a"}));
+  EXPECT_EQ(state_of("b"), "initial");  // undrained: checked again
 }
 
 TEST_F(HaproxyDataPlaneTest, StartFailureReportsTheCause) {
@@ -343,14 +368,53 @@ TEST_F(HaproxyDataPlaneTest, RoutesByPathAndHostElse503) {
   d.backends.push_back({"api", none});
   d.servers.push_back({"api", "b", "127.0.0.1", httpd_["b"]->port(), false});
   d.frontends[0].default_backend = "";
-  d.frontends[0].routes = {{2, {"/index.htm?"}, {}, "web"},
-                           {1, {"/other/*"}, {"*.Example.com"}, "api"}};
+  d.frontends[0].routes = {{2, {"/index.htm?"}, {}, "web", {}},
+                           {1, {"/other/*"}, {"*.Example.com"}, "api", {}}};
   apply(d);
   // Host patterns ignore case and the port; both conditions of a route must hold.
   EXPECT_EQ(get("/other/index.html", "x.EXAMPLE.com:8080"), "b-other");
   EXPECT_EQ(get("/other/index.html", "example.org"), "HTTP 503");
   EXPECT_EQ(get("/index.html", "x.example.com"), "a");
   EXPECT_EQ(get("/"), "HTTP 503");
+}
+
+TEST_F(HaproxyDataPlaneTest, FixedResponsesInPriorityOrderWithForwards) {
+  DesiredState d = state({"a"});
+  d.backends[0].health_check.enabled = false;  // serve at once
+  Frontend& f = d.frontends[0];
+  f.default_backend = "";
+  f.default_fixed = FixedResponse{404, "text/plain", "nothing here"};
+  const std::string json = "{\"ok\": true, \"cost\": \"$5\\\\x\"}\n#1";
+  f.routes = {
+      // Both match /index.html: the forward route comes first.
+      {1, {"/index.html"}, {}, "web", {}},
+      {2, {"/maintenance", "/index.*"}, {}, "", FixedResponse{503, "text/plain", "down"}},
+      // Both match /other/*: the fixed route comes first.
+      {3, {"/other/*"}, {}, "", FixedResponse{200, "application/json", json}},
+      {4, {"/other/*"}, {}, "web", {}},
+  };
+  apply(d);
+  auto expect = [&](const std::string& path, int status, const std::string& body,
+                    const std::string& content_type) {
+    auto r = http_get(port_, path);
+    ASSERT_TRUE(r.has_value()) << path;
+    EXPECT_EQ(r->status, status) << path;
+    EXPECT_EQ(r->body, body) << path;
+    EXPECT_EQ(r->content_type, content_type) << path;
+  };
+  expect("/index.html", 200, "a\n", "text/html");
+  expect("/maintenance", 503, "down", "text/plain");
+  expect("/index.htm", 503, "down", "text/plain");
+  expect("/other/index.html", 200, json, "application/json");
+  expect("/nothing", 404, "nothing here", "text/plain");
+
+  // Turning the default into a forward (and a fixed route into a forward) reloads.
+  f.default_fixed.reset();
+  f.default_backend = "web";
+  f.routes[2] = {3, {"/other/*"}, {}, "web", {}};
+  apply(d);
+  expect("/other/index.html", 200, "a-other\n", "text/html");
+  expect("/index.html", 200, "a\n", "text/html");
 }
 
 }  // namespace

@@ -68,6 +68,7 @@ struct HttpReply {
   int status = 0;
   std::string body;
   bool closing = false;  // the server said "Connection: close"
+  std::string content_type;
 };
 
 /// An HTTP/1.1 client connection that keeps the connection open between requests.
@@ -101,6 +102,10 @@ class HttpConnection {
     std::string lower = head;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     r.closing = lower.find("\r\nconnection: close") != std::string::npos;
+    if (auto ct = lower.find("\r\ncontent-type:"); ct != std::string::npos) {
+      size_t start = head.find_first_not_of(' ', ct + 15);
+      r.content_type = head.substr(start, head.find("\r\n", start) - start);
+    }
     std::string body = data.substr(head_end + 4);
     auto cl = lower.find("\r\ncontent-length:");
     if (cl != std::string::npos) {

@@ -12,6 +12,7 @@
 
 #include "api/json_service.h"
 #include "common/clock.h"
+#include "common/json_util.h"
 #include "common/random.h"
 #include "common/result.h"
 #include "model/errors.h"
@@ -122,11 +123,11 @@ Result<json::value> with_retries(const std::function<Result<json::value>()>& att
 Error store_failure(const Error& e);
 
 // --- input helpers (the model validator has already checked types) ---
-std::optional<std::string_view> opt_string(const json::object& in, std::string_view name);
-std::optional<int64_t> opt_int(const json::object& in, std::string_view name);
-std::optional<bool> opt_bool(const json::object& in, std::string_view name);
-const json::array* opt_array(const json::object& in, std::string_view name);
-const json::object* opt_object(const json::object& in, std::string_view name);
+using json_util::opt_array;
+using json_util::opt_bool;
+using json_util::opt_int;
+using json_util::opt_object;
+using json_util::opt_string;
 
 Error invalid_parameter(std::string message);
 Error client_error(std::string message);

@@ -83,37 +83,6 @@ Result<json::value> with_retries(const std::function<Result<json::value>()>& att
   return Error(model::Errc::server, "too much contention on the same resource; retry");
 }
 
-std::optional<std::string_view> opt_string(const json::object& in, std::string_view name) {
-  auto* v = in.if_contains(name);
-  if (v == nullptr || !v->is_string()) return std::nullopt;
-  return std::string_view(v->as_string());
-}
-
-std::optional<int64_t> opt_int(const json::object& in, std::string_view name) {
-  auto* v = in.if_contains(name);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->as_double());
-  return std::nullopt;
-}
-
-std::optional<bool> opt_bool(const json::object& in, std::string_view name) {
-  auto* v = in.if_contains(name);
-  if (v == nullptr || !v->is_bool()) return std::nullopt;
-  return v->as_bool();
-}
-
-const json::array* opt_array(const json::object& in, std::string_view name) {
-  auto* v = in.if_contains(name);
-  return v != nullptr && v->is_array() ? &v->as_array() : nullptr;
-}
-
-const json::object* opt_object(const json::object& in, std::string_view name) {
-  auto* v = in.if_contains(name);
-  return v != nullptr && v->is_object() ? &v->as_object() : nullptr;
-}
-
 Error invalid_parameter(std::string message) {
   return Error(model::Errc::invalid_parameter, std::move(message));
 }

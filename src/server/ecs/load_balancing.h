@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -38,6 +40,14 @@ struct TargetState {
   std::string reason;  // e.g. Target.FailedHealthChecks
 };
 
+/// A target some task registered, in whichever group (the service may have left that group since).
+struct OwnedTarget {
+  std::string tg_arn;
+  std::string key;  // as in targets()
+  TargetState state;
+  double deregistration_delay = 300;
+};
+
 class LoadBalancing {
  public:
   virtual ~LoadBalancing() = default;
@@ -45,6 +55,9 @@ class LoadBalancing {
   virtual Result<std::optional<TargetGroupInfo>> target_group(std::string_view arn) = 0;
   /// Every target of a group, keyed by "<id>!<port>".
   virtual Result<std::map<std::string, TargetState>> targets(std::string_view tg_arn) = 0;
+  /// Every target registered by one of `task_arns`, in any target group.
+  virtual Result<std::vector<OwnedTarget>> targets_owned_by(
+      const std::set<std::string>& task_arns) = 0;
   /// The key under which `targets()` lists `endpoint` for this group.
   virtual std::string target_key(const TargetGroupInfo& tg, const TaskEndpoint& endpoint) = 0;
   virtual Status register_task(const TargetGroupInfo& tg, const TaskEndpoint& endpoint,
@@ -52,6 +65,9 @@ class LoadBalancing {
   /// Starts draining; the target disappears from targets() once the group's deregistration delay
   /// has passed.
   virtual Status deregister(std::string_view tg_arn, std::string_view target_key) = 0;
+  /// The store prefix under which targets (and their health) change, so the service controller
+  /// reacts to a target turning healthy or finishing its drain without waiting for its tick.
+  virtual std::string targets_prefix() const = 0;
 };
 
 }  // namespace berth::server::ecs

@@ -201,7 +201,11 @@ class Pass {
       auto w = replace_doc(ctx_.store(), key_, s, doc->mod_revision);
       if (!w.ok()) return w.error().code == store::Errc::conflict ? Status{} : w;  // next pass
     }
-    if (opt_string(s, "status") == "INACTIVE") return {};
+    if (opt_string(s, "status") == "INACTIVE") {
+      // The last tasks are gone; a target one left behind (it died on its own) still leaves.
+      std::vector<std::string> none;
+      return settle_targets(none);
+    }
     BERTH_CHECK(act(s));
     return write_events();
   }
@@ -234,6 +238,7 @@ class Pass {
     }
     grace_ = static_cast<double>(opt_int(s, "healthCheckGracePeriodSeconds").value_or(0));
     BERTH_CHECK(load_balancers(s));
+    BERTH_CHECK(load_owned_targets());
     for (const auto& d : s.at("deployments").as_array()) {
       std::string td(opt_string(d.as_object(), "taskDefinition").value_or(""));
       if (has_health_check_.contains(td)) continue;
@@ -291,6 +296,16 @@ class Pass {
     return {};
   }
 
+  // The targets this service's tasks registered, in any group: what must drain before they stop
+  // (the service may have moved to other target groups since).
+  Status load_owned_targets() {
+    if (lb_ == nullptr) return {};
+    std::set<std::string> arns;
+    for (const auto& t : tasks_) arns.insert(t.arn);
+    BERTH_TRY(owned_, lb_->targets_owned_by(arns));
+    return {};
+  }
+
   // Where the task serves `lb`'s container port: its instance and the host port Docker mapped.
   std::optional<TaskEndpoint> endpoint(const TaskInfo& t, const LbBinding& lb) const {
     auto it = info_.instances.find(t.instance);
@@ -302,11 +317,14 @@ class Pass {
     return std::nullopt;
   }
 
+  // The task's own target in `lb` (a target at the same key registered by an earlier task that
+  // had the same host port is not this task's).
   const TargetState* target_of(const TaskInfo& t, const LbBinding& lb) const {
     auto ep = endpoint(t, lb);
     if (!ep) return nullptr;
     auto it = lb.targets.find(lb_->target_key(lb.info, *ep));
-    return it == lb.targets.end() ? nullptr : &it->second;
+    if (it == lb.targets.end() || it->second.owner != t.arn) return nullptr;
+    return &it->second;
   }
 
   // Healthy behind every load balancer: each target registered, not draining, and healthy.
@@ -328,20 +346,20 @@ class Pass {
   }
 
   bool has_active_targets(const TaskInfo& t) const {
-    for (const auto& lb : lbs_) {
-      for (const auto& [key, ts] : lb.targets) {
-        if (ts.owner == t.arn && !ts.draining) return true;
-      }
+    for (const auto& o : owned_) {
+      if (o.state.owner == t.arn && !o.state.draining) return true;
     }
     return false;
   }
 
   Status deregister_owned(const TaskInfo& t) {
-    for (auto& lb : lbs_) {
-      for (auto& [key, ts] : lb.targets) {
-        if (ts.owner != t.arn || ts.draining) continue;
-        BERTH_CHECK(lb_->deregister(lb.tg_arn, key));
-        ts.draining = true;
+    for (auto& o : owned_) {
+      if (o.state.owner != t.arn || o.state.draining) continue;
+      BERTH_CHECK(lb_->deregister(o.tg_arn, o.key));
+      o.state.draining = true;
+      for (auto& lb : lbs_) {
+        if (lb.tg_arn != o.tg_arn) continue;
+        if (auto it = lb.targets.find(o.key); it != lb.targets.end()) it->second.draining = true;
       }
     }
     return {};
@@ -373,30 +391,25 @@ class Pass {
   // Load-balancer bookkeeping at the start of a pass: targets of tasks that stopped on their own
   // are deregistered, and deactivating tasks whose targets are gone (or that waited longer than
   // the delay allows) are stopped.
+  // Also: targets of tasks that stopped, or are being stopped, by someone else (a crash,
+  // StopTask) are deregistered; they cannot drain gracefully, but leave the rotation at once.
   Status settle_targets(std::vector<std::string>& stopped) {
-    std::map<std::string, const TaskInfo*> by_arn;
-    for (const auto& t : tasks_) by_arn[t.arn] = &t;
-    for (auto& lb : lbs_) {
-      for (auto& [key, ts] : lb.targets) {
-        if (ts.draining || ts.owner.empty()) continue;
-        auto it = by_arn.find(ts.owner);
-        if (it == by_arn.end() || it->second->live()) continue;
-        BERTH_CHECK(lb_->deregister(lb.tg_arn, key));
-        ts.draining = true;
-      }
-    }
-    double longest = 0;
-    for (const auto& lb : lbs_) longest = std::max(longest, lb.info.deregistration_delay);
     for (const auto& t : tasks_) {
-      if (!t.live() || !t.deactivating || stopped_ids_.contains(t.id)) continue;
+      bool leaving = !t.live() || (t.desired != "RUNNING" && !t.deactivating);
+      if (leaving) BERTH_CHECK(deregister_owned(t));
+    }
+    for (const auto& t : tasks_) {
+      // Once told to stop (desiredStatus STOPPED), it only waits for its agent.
+      if (!t.live() || !t.deactivating || t.desired != "RUNNING" || stopped_ids_.contains(t.id))
+        continue;
       bool remaining = false;
-      for (const auto& lb : lbs_) {
-        for (const auto& [key, ts] : lb.targets) {
-          if (ts.owner != t.arn) continue;
-          remaining = true;
-        }
+      double longest = 0;
+      for (const auto& o : owned_) {
+        if (o.state.owner != t.arn) continue;
+        remaining = true;
+        longest = std::max(longest, o.deregistration_delay);
       }
-      // The controller deletes targets once drained; the margin covers a late LB controller.
+      // The LB controller deletes targets once drained; the margin covers a late controller.
       if (remaining && now_ - t.deactivating_since <= longest + 30) continue;
       BERTH_CHECK(stop_now(t, t.deactivate_reason, stopped));
     }
@@ -413,7 +426,7 @@ class Pass {
         if (!ep) continue;
         std::string key = lb_->target_key(lb.info, *ep);
         auto it = lb.targets.find(key);
-        if (it != lb.targets.end() && !it->second.draining) continue;
+        if (it != lb.targets.end() && !it->second.draining && it->second.owner == t.arn) continue;
         BERTH_CHECK(lb_->register_task(lb.info, *ep, t.arn));
         ++n;
       }
@@ -889,6 +902,7 @@ class Pass {
   std::vector<std::string> events_;
   LoadBalancing* lb_ = nullptr;
   std::vector<LbBinding> lbs_;
+  std::vector<OwnedTarget> owned_;
   int draining_tasks_ = 0;  // deactivated by this pass, for the "begun draining" event
 };
 
@@ -930,43 +944,11 @@ Status ServiceController::reconcile_once() {
 }
 
 void ServiceController::start(std::chrono::milliseconds period) {
-  auto poke = [this](const std::vector<store::Event>&, int64_t) {
-    {
-      std::lock_guard lock(mu_);
-      dirty_ = true;
-    }
-    cv_.notify_all();
-  };
-  services_watch_ = ctx_.store().watch("services/", poke);
-  tasks_watch_ = ctx_.store().watch("tasks/", poke);
-  instances_watch_ = ctx_.store().watch("instances/", poke);
-  thread_ = std::thread([this, period] {
-    std::unique_lock lock(mu_);
-    while (!stop_) {
-      cv_.wait_for(lock, period, [this] { return stop_ || dirty_; });
-      if (stop_) break;
-      dirty_ = false;
-      lock.unlock();
-      if (auto r = reconcile_once(); !r.ok()) {
-        std::fprintf(stderr, "berth: service controller: %s\n", r.error().message.c_str());
-      }
-      // Coalesces the burst of changes a pass (and the agents' reports) make into one next pass.
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      lock.lock();
-    }
-  });
+  std::vector<std::string> prefixes{"services/", "tasks/", "instances/"};
+  if (LoadBalancing* lb = ctx_.load_balancing()) prefixes.push_back(lb->targets_prefix());
+  loop_.start(ctx_.store(), prefixes, period);
 }
 
-void ServiceController::stop() {
-  services_watch_.reset();
-  tasks_watch_.reset();
-  instances_watch_.reset();
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void ServiceController::stop() { loop_.stop(); }
 
 }  // namespace berth::server::ecs

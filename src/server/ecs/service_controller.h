@@ -21,14 +21,11 @@
 // own), so a restarted server finishes a deployment where the last one stopped.
 
 #include <chrono>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "server/ecs/context.h"
 #include "server/ecs/placer.h"
+#include "server/reconcile_loop.h"
 
 namespace berth::server::ecs {
 
@@ -57,12 +54,7 @@ class ServiceController {
   EcsContext& ctx_;
   Placer& placer_;
   std::chrono::seconds agent_lost_grace_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool dirty_ = false;
-  std::thread thread_;
-  std::unique_ptr<store::Subscription> services_watch_, tasks_watch_, instances_watch_;
+  ReconcileLoop loop_{"service controller", [this] { return reconcile_once(); }};
 };
 
 }  // namespace berth::server::ecs

@@ -1,6 +1,7 @@
 // Listener and rule actions: what Berth's data plane can serve is one terminal action per rule,
-// either forward (to one or more weighted target groups, optionally sticky) or fixed-response.
-// Redirects and authentication are refused rather than recorded and silently ignored.
+// either forward (to one target group; the ForwardConfig form is accepted, without stickiness) or
+// fixed-response. Redirects, authentication, weighted forwards to several groups and sticky
+// forwards are refused rather than recorded and silently ignored.
 
 #include <algorithm>
 #include <cctype>
@@ -11,12 +12,11 @@ namespace berth::server::elbv2 {
 
 namespace {
 
-// AWS's limits: target groups in one forward action, weight range, stickiness duration.
+// AWS's limits: target groups in one forward action, weight range.
 // AWS allows 5 weighted groups; the data plane routes a rule to one backend, so a forward names
 // exactly one group until weighted backends exist.
 constexpr size_t kMaxForwardTargetGroups = 1;
 constexpr int64_t kMaxWeight = 999;
-constexpr int64_t kMaxStickinessSeconds = 604800;  // 7 days
 constexpr size_t kMaxMessageBody = 1024;
 
 Result<json::object> normalize_forward(const json::object& a) {
@@ -48,13 +48,11 @@ Result<json::object> normalize_forward(const json::object& a) {
       }
     }
     if (const json::object* s = opt_object(*fc, "TargetGroupStickinessConfig")) {
+      // The data plane has no sticky sessions: Enabled=false (the default) is all it can do.
       if (opt_bool(*s, "Enabled").value_or(false)) {
-        auto seconds = opt_int(*s, "DurationSeconds");
-        if (!seconds || *seconds < 1 || *seconds > kMaxStickinessSeconds) {
-          return validation(
-              "Target group stickiness duration must be between 1 and 604800 seconds");
-        }
-        stickiness = json::object{{"Enabled", true}, {"DurationSeconds", *seconds}};
+        return validation(
+            "Target group stickiness (TargetGroupStickinessConfig.Enabled=true) is not "
+            "supported by Berth's data plane yet");
       }
     }
   }

@@ -8,6 +8,7 @@
 // another record without changing it "touches" that record (rewrites it unchanged) so that a
 // concurrent delete or conflicting create of it fails its compare and retries: CreateListener
 // touches its load balancer, CreateRule its listener, both the target groups they forward to.
+// Host ports are claimed through their own records (claim_port), compared like any other.
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "api/query_service.h"
+#include "common/json_util.h"
 #include "model/elbv2_errors.h"
 #include "server/ecs/context.h"
 #include "server/elbv2/elbv2_service.h"
@@ -31,13 +33,15 @@ namespace json = boost::json;
 using ecs::Doc;
 using ecs::dump;
 using ecs::load_doc;
-using ecs::opt_array;
-using ecs::opt_bool;
-using ecs::opt_int;
-using ecs::opt_object;
-using ecs::opt_string;
 using ecs::store_failure;
 using ecs::with_retries;
+// JSON member access: the helpers records.cc uses too.
+using json_util::opt_array;
+using json_util::opt_bool;
+using json_util::opt_int;
+using json_util::opt_object;
+using json_util::opt_string;
+using json_util::parse_object;
 
 class ElbContext {
  public:
@@ -145,8 +149,8 @@ json::array merge_tags(const json::array& tags, const json::array& add);
 
 /// Listener default actions and rule actions, checked and normalised to what DescribeListeners /
 /// DescribeRules return. `target_groups` receives every target group ARN the actions forward to.
-/// Supported: one forward (TargetGroupArn or ForwardConfig with weights and stickiness) or one
-/// fixed-response action.
+/// Supported: one forward to one target group (TargetGroupArn, or a ForwardConfig with one
+/// weighted group and stickiness disabled) or one fixed-response action.
 Result<json::array> normalize_actions(const json::array& actions,
                                       std::vector<std::string>& target_groups);
 
@@ -155,6 +159,19 @@ Result<json::array> normalize_actions(const json::array& actions,
 Result<std::vector<Record>> load_forward_targets(const ElbContext& ctx,
                                                  const std::vector<std::string>& arns,
                                                  std::string_view lb_arn);
+
+/// Host ports (keys::port, see records.h): every load balancer listens on the one host, so a
+/// listener claims its port at its load balancer's address in the transaction that writes the
+/// listener. claim_port adds to `w` the claim of listener `listener_arn` (of the load balancer
+/// with id `lb_id`, at `address`) on `port`, or fails with InvalidConfigurationRequest when a
+/// listener of another load balancer holds the port at an overlapping address (the same one, or
+/// either being 0.0.0.0). release_ports adds to `w` the removal of the claims of `listeners`
+/// (stored listener documents). Both compare the port record, so concurrent claims conflict.
+Status claim_port(const ElbContext& ctx, Writes& w, int64_t port, std::string_view listener_arn,
+                  std::string_view lb_id, std::string_view address);
+Status release_ports(const ElbContext& ctx, Writes& w, const std::vector<Record>& listeners);
+/// A load balancer's listening address (0.0.0.0 when it has none of its own).
+std::string address_of(const json::object& load_balancer);
 
 /// Registrations; `ctx` outlives the service.
 void register_load_balancer_actions(api::QueryService& s, ElbContext& ctx);

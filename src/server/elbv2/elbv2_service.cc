@@ -1,7 +1,6 @@
 #include "server/elbv2/elbv2_service.h"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
 #include <cstdio>
 
 #include "common/base64.h"
@@ -63,10 +62,9 @@ Result<std::vector<Record>> scan(store::Store& store, const std::string& prefix)
   std::vector<Record> out;
   out.reserve(r->kvs.size());
   for (auto& kv : r->kvs) {
-    boost::system::error_code ec;
-    json::value v = json::parse(kv.value, ec);
-    if (ec || !v.is_object()) continue;
-    out.push_back({std::move(kv.key), std::move(v.as_object()), kv.mod_revision});
+    auto obj = parse_object(kv.value);
+    if (!obj) continue;
+    out.push_back({std::move(kv.key), std::move(*obj), kv.mod_revision});
   }
   return out;
 }

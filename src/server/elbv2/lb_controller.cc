@@ -1,43 +1,27 @@
 #include "server/elbv2/lb_controller.h"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <cstdio>
 #include <map>
 #include <set>
 
+#include "server/ecs/context.h"
 #include "server/elbv2/records.h"
 
 namespace berth::server::elbv2 {
 
 namespace json = boost::json;
+using ecs::opt_array;
+using ecs::opt_bool;
+using ecs::opt_int;
+using ecs::opt_object;
+using ecs::opt_string;
+using json_util::parse_object;
 
 namespace {
 
-std::optional<json::object> parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return std::move(v.as_object());
-}
-
 std::string str(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-int64_t num(const json::object& o, std::string_view k, int64_t dflt) {
-  auto* v = o.if_contains(k);
-  if (v == nullptr) return dflt;
-  if (v->is_number()) return v->to_number<int64_t>();
-  if (v->is_string()) return std::strtoll(std::string(v->as_string()).c_str(), nullptr, 10);
-  return dflt;
-}
-
-const json::object* internal_of(const json::object& o) {
-  auto* v = o.if_contains("_berth");
-  return v && v->is_object() ? &v->as_object() : nullptr;
+  return std::string(opt_string(o, k).value_or(""));
 }
 
 std::string last_element(std::string_view arn) {
@@ -54,51 +38,61 @@ std::string server_name(std::string_view id, int64_t port) {
   return out + "_" + std::to_string(port);
 }
 
-// The group an action list forwards to (the first forward action's group, or the heaviest of a
-// ForwardConfig), or "" for fixed responses and redirects.
-std::string forward_target(const json::object& holder, std::string_view member) {
-  auto* actions = holder.if_contains(member);
-  if (actions == nullptr || !actions->is_array()) return "";
-  for (const auto& a : actions->as_array()) {
-    if (!a.is_object() || str(a.as_object(), "Type") != "forward") continue;
-    std::string arn = str(a.as_object(), "TargetGroupArn");
-    if (!arn.empty()) return arn;
-    auto* fc = a.as_object().if_contains("ForwardConfig");
-    if (fc == nullptr || !fc->is_object()) continue;
-    auto* groups = fc->as_object().if_contains("TargetGroups");
-    if (groups == nullptr || !groups->is_array()) continue;
-    int64_t best = -1;
-    for (const auto& g : groups->as_array()) {
-      int64_t w = num(g.as_object(), "Weight", 1);
-      if (w > best) {
-        best = w;
-        arn = str(g.as_object(), "TargetGroupArn");
-      }
-    }
-    return arn;
+// What a stored (normalised, single) action does: forward to a group, or answer itself.
+struct Action {
+  std::string target_group;
+  std::optional<lb::FixedResponse> fixed;
+};
+
+Action action_of(const json::object& holder, std::string_view member) {
+  Action a;
+  const json::array* actions = opt_array(holder, member);
+  if (actions == nullptr || actions->empty()) return a;
+  auto groups = forwarded_target_groups(*actions);
+  if (!groups.empty()) {
+    a.target_group = groups.front();
+    return a;
   }
-  return "";
+  for (const auto& v : *actions) {
+    if (!v.is_object() || opt_string(v.as_object(), "Type") != "fixed-response") continue;
+    const json::object* cfg = opt_object(v.as_object(), "FixedResponseConfig");
+    if (cfg == nullptr) continue;
+    lb::FixedResponse f;
+    f.status = static_cast<int>(std::strtol(str(*cfg, "StatusCode").c_str(), nullptr, 10));
+    f.content_type = opt_string(*cfg, "ContentType").value_or("text/plain");
+    f.body = str(*cfg, "MessageBody");
+    a.fixed = std::move(f);
+    break;
+  }
+  return a;
 }
 
 std::vector<std::string> condition_values(const json::object& c, std::string_view config) {
   std::vector<std::string> out;
-  auto collect = [&](const json::value* v) {
-    if (v == nullptr || !v->is_array()) return;
-    for (const auto& s : v->as_array()) {
+  auto collect = [&](const json::array* values) {
+    if (values == nullptr) return;
+    for (const auto& s : *values) {
       if (s.is_string()) out.emplace_back(s.as_string());
     }
   };
   // Rules store both forms (as AWS echoes them): the typed config when present, else Values.
-  if (auto* cfg = c.if_contains(config); cfg && cfg->is_object())
-    collect(cfg->as_object().if_contains("Values"));
-  if (out.empty()) collect(c.if_contains("Values"));
+  if (const json::object* cfg = opt_object(c, config)) collect(opt_array(*cfg, "Values"));
+  if (out.empty()) collect(opt_array(c, "Values"));
   return out;
+}
+
+json::object health_object(std::string_view state, std::string_view reason,
+                           std::string_view description) {
+  json::object h{{"State", state}};
+  if (!reason.empty()) h["Reason"] = reason;
+  if (!description.empty()) h["Description"] = description;
+  return h;
 }
 
 }  // namespace
 
-Result<lb::DesiredState> LbController::desired_state() {
-  lb::DesiredState out;
+Result<LbController::Snapshot> LbController::snapshot() {
+  Snapshot out;
   auto scan = [&](std::string_view prefix) -> Result<std::vector<store::KeyValue>> {
     auto r = store_.range({std::string(prefix), "", 0});
     if (!r.ok()) return r.error();
@@ -108,46 +102,46 @@ Result<lb::DesiredState> LbController::desired_state() {
   BERTH_TRY(auto listeners, scan(keys::kListeners));
   BERTH_TRY(auto rules, scan(keys::kRules));
   BERTH_TRY(auto groups, scan(keys::kTargetGroups));
-  BERTH_TRY(auto targets, scan(keys::kTargets));
   BERTH_TRY(auto instances, scan("instances/"));
+  BERTH_TRY(out.targets, scan(keys::kTargets));
 
   std::map<std::string, std::string> lb_address;  // LB ARN -> listen address
   for (const auto& kv : lbs) {
     auto o = parse_object(kv.value);
     if (!o) continue;
-    const json::object* internal = internal_of(*o);
+    const json::object* internal = opt_object(*o, "_berth");
     std::string address = internal ? str(*internal, "address") : "";
     lb_address[str(*o, "LoadBalancerArn")] = address.empty() ? "0.0.0.0" : address;
   }
-  // Rules by listener id, non-default ones in priority order.
+  // Rules by listener id, in priority order.
   std::map<std::string, std::vector<lb::Route>> routes;
   std::set<std::string> used;  // target group ARNs traffic can reach
   for (const auto& kv : rules) {
     auto o = parse_object(kv.value);
-    if (!o) continue;
+    if (!o || opt_bool(*o, "IsDefault").value_or(false)) continue;
     std::string listener_id = kv.key.substr(keys::kRules.size());
     listener_id = listener_id.substr(0, listener_id.find('/'));
-    auto* is_default = o->if_contains("IsDefault");
-    if (is_default && is_default->is_bool() && is_default->as_bool()) continue;
-    std::string tg = forward_target(*o, "Actions");
+    Action action = action_of(*o, "Actions");
     lb::Route route;
-    route.priority = static_cast<int>(num(*o, "Priority", 50000));
-    if (auto* cs = o->if_contains("Conditions"); cs && cs->is_array()) {
-      for (const auto& c : cs->as_array()) {
+    route.priority = static_cast<int>(std::strtol(str(*o, "Priority").c_str(), nullptr, 10));
+    if (const json::array* cs = opt_array(*o, "Conditions")) {
+      for (const auto& c : *cs) {
         if (!c.is_object()) continue;
         std::string field = str(c.as_object(), "Field");
-        if (field == "path-pattern") {
-          for (auto& v : condition_values(c.as_object(), "PathPatternConfig"))
-            route.path_patterns.push_back(std::move(v));
-        } else if (field == "host-header") {
-          for (auto& v : condition_values(c.as_object(), "HostHeaderConfig"))
-            route.host_patterns.push_back(std::move(v));
-        }
+        auto& into = field == "path-pattern" ? route.path_patterns : route.host_patterns;
+        if (field != "path-pattern" && field != "host-header") continue;
+        for (auto& v : condition_values(
+                 c.as_object(), field == "path-pattern" ? "PathPatternConfig" : "HostHeaderConfig"))
+          into.push_back(std::move(v));
       }
     }
-    if (!tg.empty()) {
-      route.backend = backend_id(tg);
-      used.insert(tg);
+    if (!action.target_group.empty()) {
+      route.backend = backend_id(action.target_group);
+      used.insert(action.target_group);
+    } else if (action.fixed) {
+      route.fixed = std::move(action.fixed);
+    } else {
+      continue;  // nothing the data plane can do with it
     }
     routes[listener_id].push_back(std::move(route));
   }
@@ -159,184 +153,169 @@ Result<lb::DesiredState> LbController::desired_state() {
   for (const auto& kv : listeners) {
     auto o = parse_object(kv.value);
     if (!o) continue;
+    auto addr = lb_address.find(str(*o, "LoadBalancerArn"));
+    if (addr == lb_address.end()) continue;  // its load balancer is being deleted
     lb::Frontend f;
     std::string id = last_element(str(*o, "ListenerArn"));
     f.id = "l_" + id;
-    auto addr = lb_address.find(str(*o, "LoadBalancerArn"));
-    if (addr == lb_address.end()) continue;  // its load balancer is being deleted
     f.address = addr->second;
-    f.port = static_cast<int>(num(*o, "Port", 80));
-    std::string tg = forward_target(*o, "DefaultActions");
-    if (!tg.empty()) {
-      f.default_backend = backend_id(tg);
-      used.insert(tg);
+    f.port = static_cast<int>(opt_int(*o, "Port").value_or(80));
+    Action action = action_of(*o, "DefaultActions");
+    if (!action.target_group.empty()) {
+      f.default_backend = backend_id(action.target_group);
+      used.insert(action.target_group);
     }
+    f.default_fixed = std::move(action.fixed);
     if (auto it = routes.find(id); it != routes.end()) f.routes = it->second;
-    out.frontends.push_back(std::move(f));
+    out.desired.frontends.push_back(std::move(f));
   }
-  std::set<std::string> backends;
   std::map<std::string, std::string> group_type;  // backend id -> target type
   for (const auto& kv : groups) {
     auto o = parse_object(kv.value);
     if (!o) continue;
     std::string arn = str(*o, "TargetGroupArn");
+    out.delay["tg_" + last_element(arn)] = std::strtod(
+        target_group_attribute(*o, "deregistration_delay.timeout_seconds").c_str(), nullptr);
     if (!used.contains(arn)) continue;
     lb::Backend b;
     b.id = backend_id(arn);
-    auto* enabled = o->if_contains("HealthCheckEnabled");
-    b.health_check.enabled = !(enabled && enabled->is_bool() && !enabled->as_bool());
-    std::string path = str(*o, "HealthCheckPath");
-    if (!path.empty()) b.health_check.path = path;
+    b.health_check.enabled = opt_bool(*o, "HealthCheckEnabled").value_or(true);
+    if (auto path = opt_string(*o, "HealthCheckPath")) b.health_check.path = *path;
     std::string port = str(*o, "HealthCheckPort");
     if (!port.empty() && port != "traffic-port")
       b.health_check.port = static_cast<int>(std::strtol(port.c_str(), nullptr, 10));
-    b.health_check.interval_seconds = static_cast<int>(num(*o, "HealthCheckIntervalSeconds", 30));
-    b.health_check.timeout_seconds = static_cast<int>(num(*o, "HealthCheckTimeoutSeconds", 5));
-    b.health_check.healthy_threshold = static_cast<int>(num(*o, "HealthyThresholdCount", 5));
-    b.health_check.unhealthy_threshold = static_cast<int>(num(*o, "UnhealthyThresholdCount", 2));
-    if (auto* m = o->if_contains("Matcher"); m && m->is_object()) {
-      std::string code = str(m->as_object(), "HttpCode");
-      if (!code.empty()) b.health_check.matcher = code;
+    b.health_check.interval_seconds =
+        static_cast<int>(opt_int(*o, "HealthCheckIntervalSeconds").value_or(30));
+    b.health_check.timeout_seconds =
+        static_cast<int>(opt_int(*o, "HealthCheckTimeoutSeconds").value_or(5));
+    b.health_check.healthy_threshold =
+        static_cast<int>(opt_int(*o, "HealthyThresholdCount").value_or(5));
+    b.health_check.unhealthy_threshold =
+        static_cast<int>(opt_int(*o, "UnhealthyThresholdCount").value_or(2));
+    if (const json::object* m = opt_object(*o, "Matcher")) {
+      if (auto code = opt_string(*m, "HttpCode")) b.health_check.matcher = *code;
     }
-    backends.insert(b.id);
     group_type[b.id] = str(*o, "TargetType");
-    out.backends.push_back(std::move(b));
+    out.desired.backends.push_back(std::move(b));
   }
-  // Instance targets resolve to their container instance's address.
+  // Instance targets resolve to their container instance's advertised address.
   std::map<std::string, std::string> instance_address;
   for (const auto& kv : instances) {
     auto o = parse_object(kv.value);
     if (!o) continue;
     std::string address = "127.0.0.1";
-    if (auto* attrs = o->if_contains("attributes"); attrs && attrs->is_array()) {
-      for (const auto& a : attrs->as_array()) {
-        if (a.is_object() && str(a.as_object(), "name") == "berth.host-address")
+    if (const json::array* attrs = opt_array(*o, "attributes")) {
+      for (const auto& a : *attrs) {
+        if (a.is_object() && opt_string(a.as_object(), "name") == "berth.host-address")
           address = str(a.as_object(), "value");
       }
     }
     instance_address[str(*o, "ec2InstanceId")] = address;
   }
-  for (const auto& kv : targets) {
+  for (const auto& kv : out.targets) {
     auto o = parse_object(kv.value);
     if (!o) continue;
     std::string tg_id = kv.key.substr(keys::kTargets.size());
     tg_id = tg_id.substr(0, tg_id.find('/'));
     std::string backend = "tg_" + tg_id;
-    if (!backends.contains(backend)) continue;
+    std::string id = str(*o, "Id");
+    int64_t port = opt_int(*o, "Port").value_or(0);
+    bool draining = opt_string(*o, "state") == "draining";
+    if (!group_type.contains(backend)) {
+      if (!draining)
+        out.forced[kv.key] = health_object("unused", "Target.NotInUse",
+                                           "Target group is not configured to receive traffic "
+                                           "from the load balancer");
+      continue;
+    }
     lb::Server s;
     s.backend = backend;
-    std::string id = str(*o, "Id");
-    int64_t port = num(*o, "Port", 0);
     s.name = server_name(id, port);
     if (group_type[backend] == "ip") {
       s.address = id;
     } else {
       auto it = instance_address.find(id);
-      s.address = it == instance_address.end() ? "127.0.0.1" : it->second;
+      if (it == instance_address.end()) {
+        // Never guess an address: an unknown instance gets no traffic.
+        if (!draining)
+          out.forced[kv.key] = health_object("unused", "Target.InvalidState",
+                                             "Target is not a registered container instance");
+        continue;
+      }
+      s.address = it->second;
     }
     s.port = static_cast<int>(port);
-    s.draining = str(*o, "state") == "draining";
-    out.servers.push_back(std::move(s));
+    s.draining = draining;
+    out.served[kv.key] = {s.backend, s.name};
+    out.desired.servers.push_back(std::move(s));
   }
   return out;
 }
 
+Result<lb::DesiredState> LbController::desired_state() {
+  BERTH_TRY(Snapshot s, snapshot());
+  return std::move(s.desired);
+}
+
 Status LbController::reconcile_once() {
   double now = epoch_seconds(clock_.now());
+  BERTH_TRY(Snapshot snap, snapshot());
+  // A data plane failure (a port it cannot bind, a dead proxy) is reported, but health already
+  // observed and drain expiry still move on, so deployments and drains are not stuck behind it.
+  Status failed;
   std::map<std::pair<std::string, std::string>, lb::ServerHealth> health;
   if (data_plane_ != nullptr) {
-    BERTH_TRY(lb::DesiredState desired, desired_state());
-    BERTH_CHECK(data_plane_->apply(desired));
-    BERTH_TRY(auto observed, data_plane_->health());
-    for (auto& h : observed) health[{h.backend, h.name}] = std::move(h);
-  }
-  // Deregistration delays by target group id.
-  std::map<std::string, double> delay;
-  {
-    auto r = store_.range({std::string(keys::kTargetGroups), "", 0});
-    if (!r.ok()) return r.error();
-    for (const auto& kv : r->kvs) {
-      auto o = parse_object(kv.value);
-      if (!o) continue;
-      double d = 300;
-      if (const json::object* internal = internal_of(*o)) {
-        if (auto* attrs = internal->if_contains("attributes"); attrs && attrs->is_object()) {
-          std::string v = str(attrs->as_object(), "deregistration_delay.timeout_seconds");
-          if (!v.empty()) d = std::strtod(v.c_str(), nullptr);
-        }
-      }
-      delay[last_element(str(*o, "TargetGroupArn"))] = d;
+    failed = data_plane_->apply(snap.desired);
+    auto observed = data_plane_->health();
+    if (observed.ok()) {
+      for (auto& h : *observed) health[{h.backend, h.name}] = std::move(h);
+    } else if (failed.ok()) {
+      failed = observed.error();
     }
   }
-  auto r = store_.range({std::string(keys::kTargets), "", 0});
-  if (!r.ok()) return r.error();
-  for (const auto& kv : r->kvs) {
+  for (const auto& kv : snap.targets) {
     auto o = parse_object(kv.value);
     if (!o) continue;
     std::string tg_id = kv.key.substr(keys::kTargets.size());
     tg_id = tg_id.substr(0, tg_id.find('/'));
     store::Txn txn;
     txn.compares.push_back({kv.key, kv.mod_revision});
-    if (str(*o, "state") == "draining") {
+    if (opt_string(*o, "state") == "draining") {
       auto* since = o->if_contains("drainingSince");
       double started = since && since->is_number() ? since->to_number<double>() : now;
-      auto d = delay.find(tg_id);
-      if (d != delay.end() && now - started < d->second) continue;
+      auto d = snap.delay.find("tg_" + tg_id);
+      if (d != snap.delay.end() && now - started < d->second) continue;
       txn.ops.push_back(store::Op::del(kv.key));  // drained, or its group is gone
-    } else {
-      auto h = health.find({"tg_" + tg_id, server_name(str(*o, "Id"), num(*o, "Port", 0))});
-      if (h == health.end()) continue;
-      json::object observed{{"State", h->second.state}};
-      if (!h->second.reason.empty()) observed["Reason"] = h->second.reason;
-      if (!h->second.description.empty()) observed["Description"] = h->second.description;
+    } else if (data_plane_ != nullptr) {          // without one, nothing is observed
+      json::object observed;
+      if (auto f = snap.forced.find(kv.key); f != snap.forced.end()) {
+        observed = f->second;
+      } else if (auto s = snap.served.find(kv.key); s != snap.served.end()) {
+        auto h = health.find(s->second);
+        if (h == health.end()) continue;
+        observed = health_object(h->second.state, h->second.reason, h->second.description);
+      } else {
+        continue;
+      }
       auto* stored = o->if_contains("health");
       if (stored && *stored == json::value(observed)) continue;
       (*o)["health"] = std::move(observed);
       txn.ops.push_back(store::Op::put(kv.key, json::serialize(*o)));
+    } else {
+      continue;
     }
     auto c = store_.commit(txn);
     // A conflict means the API changed the target meanwhile: the next pass sees the new record.
     if (!c.ok() && c.error().code != store::Errc::conflict) return c.error();
   }
-  return {};
+  return failed;
 }
 
 void LbController::start(std::chrono::milliseconds period) {
   // Its own health writes wake it once more too; that pass finds nothing to change.
-  watch_ = store_.watch("elb/", [this](const std::vector<store::Event>&, int64_t) {
-    {
-      std::lock_guard lock(mu_);
-      dirty_ = true;
-    }
-    cv_.notify_all();
-  });
-  thread_ = std::thread([this, period] {
-    std::unique_lock lock(mu_);
-    while (!stop_) {
-      cv_.wait_for(lock, period, [this] { return stop_ || dirty_; });
-      if (stop_) break;
-      dirty_ = false;
-      lock.unlock();
-      auto r = reconcile_once();
-      std::string err = r.ok() ? "" : r.error().message;
-      // One line per distinct failure: a missing proxy would otherwise log every pass.
-      if (err != last_error_ && !err.empty())
-        std::fprintf(stderr, "berth: load balancer controller: %s\n", err.c_str());
-      last_error_ = err;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      lock.lock();
-    }
-  });
+  loop_.start(store_, {"elb/"}, period);
 }
 
-void LbController::stop() {
-  watch_.reset();
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void LbController::stop() { loop_.stop(); }
 
 }  // namespace berth::server::elbv2

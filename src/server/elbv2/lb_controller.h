@@ -7,15 +7,17 @@
 // own, so a restarted server picks up where the last one stopped, and the proxy keeps serving
 // while no controller runs.
 
+#include <boost/json/object.hpp>
 #include <chrono>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
-#include <thread>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
 #include "lb/data_plane.h"
+#include "server/reconcile_loop.h"
 #include "store/store.h"
 
 namespace berth::server::elbv2 {
@@ -37,16 +39,22 @@ class LbController {
   void stop();
 
  private:
+  // One read of the records: the data plane's desired state, plus per target key where it is
+  // served (backend, server name) or the health to record without the proxy (unused groups,
+  // unknown instances), and each backend's deregistration delay.
+  struct Snapshot {
+    lb::DesiredState desired;
+    std::vector<store::KeyValue> targets;
+    std::map<std::string, std::pair<std::string, std::string>> served;
+    std::map<std::string, boost::json::object> forced;
+    std::map<std::string, double> delay;
+  };
+  Result<Snapshot> snapshot();
+
   store::Store& store_;
   const Clock& clock_;
   lb::DataPlane* data_plane_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool dirty_ = false;
-  std::thread thread_;
-  std::unique_ptr<store::Subscription> watch_;
-  std::string last_error_;
+  ReconcileLoop loop_{"load balancer controller", [this] { return reconcile_once(); }};
 };
 
 }  // namespace berth::server::elbv2

@@ -4,9 +4,12 @@
 // also stored as its default rule (IsDefault, Priority "default"), so the rules of a listener are
 // everything the data plane needs to route it. Because every load balancer here shares one host,
 // a port is refused when another load balancer already listens on it at an overlapping address
-// (the same address, or either being 0.0.0.0): AWS would give each its own address.
+// (the same address, or either being 0.0.0.0): AWS would give each its own address. The port is
+// claimed in its own record (elb/port/<port>, claim_port) in the listener's transaction, so two
+// load balancers creating listeners on one port at once cannot both succeed.
 
 #include <map>
+#include <set>
 
 #include "server/elbv2/context.h"
 
@@ -15,13 +18,6 @@ namespace berth::server::elbv2 {
 namespace {
 
 constexpr std::string_view kWildcard = "0.0.0.0";
-
-std::string address_of(const json::object& lb) {
-  if (auto* b = lb.if_contains("_berth"); b && b->is_object()) {
-    if (auto a = opt_string(b->as_object(), "address")) return std::string(*a);
-  }
-  return std::string(kWildcard);
-}
 
 Status check_protocol_and_port(const json::object& in, bool required) {
   auto protocol = opt_string(in, "Protocol");
@@ -44,31 +40,82 @@ Status check_protocol_and_port(const json::object& in, bool required) {
   return {};
 }
 
-// Fails when a listener of another load balancer holds `port` at an overlapping address.
-Status check_port_free(const ElbContext& ctx, const Record& lb, int64_t port) {
-  std::string address = address_of(lb.obj);
-  auto lb_id = parse_arn(opt_string(lb.obj, "LoadBalancerArn").value_or(""))->id;
-  BERTH_TRY(auto all, scan(ctx.store(), std::string(keys::kListeners)));
-  std::map<std::string, std::string> addresses;  // other load balancer name -> address
-  for (const auto& l : all) {
-    if (opt_int(l.obj, "Port") != port) continue;
-    auto parts = parse_arn(opt_string(l.obj, "ListenerArn").value_or(""));
-    if (!parts || parts->lb_id == lb_id) continue;
-    auto it = addresses.find(parts->name);
-    if (it == addresses.end()) {
-      BERTH_TRY(auto other, load_doc(ctx.store(), keys::load_balancer(parts->name)));
-      it = addresses.emplace(parts->name, other ? address_of(other->obj) : "").first;
-    }
-    const std::string& theirs = it->second;
-    if (theirs.empty()) continue;
-    if (theirs == address || theirs == kWildcard || address == kWildcard) {
+// The port record at `key`: {"claims": [{"listener", "address"}]}, empty if there is none yet.
+Result<Record> load_port(const ElbContext& ctx, const std::string& key) {
+  BERTH_TRY(auto doc, load_doc(ctx.store(), key));
+  if (!doc) return Record{key, json::object{{"claims", json::array()}}, 0};
+  return Record{key, std::move(doc->obj), doc->mod_revision};
+}
+
+json::array claims_of(const Record& port) {
+  const json::array* claims = opt_array(port.obj, "claims");
+  return claims != nullptr ? *claims : json::array();
+}
+
+}  // namespace
+
+std::string address_of(const json::object& lb) {
+  if (const json::object* b = opt_object(lb, "_berth")) {
+    if (auto a = opt_string(*b, "address")) return std::string(*a);
+  }
+  return std::string(kWildcard);
+}
+
+Status claim_port(const ElbContext& ctx, Writes& w, int64_t port, std::string_view listener_arn,
+                  std::string_view lb_id, std::string_view address) {
+  BERTH_TRY(Record rec, load_port(ctx, keys::port(port)));
+  json::array kept;
+  for (const auto& c : claims_of(rec)) {
+    if (!c.is_object()) continue;
+    std::string_view holder = opt_string(c.as_object(), "listener").value_or("");
+    auto parts = parse_arn(holder);
+    if (!parts || holder == listener_arn) continue;  // unreadable, or this listener's own
+    std::string_view theirs = opt_string(c.as_object(), "address").value_or(kWildcard);
+    bool overlaps = theirs == address || theirs == kWildcard || address == kWildcard;
+    if (overlaps && parts->lb_id != lb_id) {
+      // A claim is written and removed with its listener, so it names a live listener; should
+      // one ever outlive it, it is dropped here instead of holding the port forever.
+      BERTH_TRY(auto live, find_listener(ctx, holder));
+      if (!live) continue;
       return Error(model::ElbErrc::invalid_configuration_request,
-                   "Port " + std::to_string(port) + " at address " + theirs +
+                   "Port " + std::to_string(port) + " at address " + std::string(theirs) +
                        " is already used by load balancer '" + parts->name + "'");
+    }
+    kept.push_back(c);
+  }
+  kept.push_back(json::object{{"listener", listener_arn}, {"address", address}});
+  rec.obj["claims"] = std::move(kept);
+  w.put(rec);
+  return {};
+}
+
+Status release_ports(const ElbContext& ctx, Writes& w, const std::vector<Record>& listeners) {
+  std::map<int64_t, std::set<std::string, std::less<>>> by_port;
+  for (const auto& l : listeners) {
+    auto port = opt_int(l.obj, "Port");
+    if (port) by_port[*port].insert(std::string(opt_string(l.obj, "ListenerArn").value_or("")));
+  }
+  for (const auto& [port, arns] : by_port) {
+    BERTH_TRY(Record rec, load_port(ctx, keys::port(port)));
+    if (rec.mod_revision == 0) continue;  // nothing claimed
+    json::array kept;
+    for (const auto& c : claims_of(rec)) {
+      if (c.is_object() && arns.contains(opt_string(c.as_object(), "listener").value_or(""))) {
+        continue;
+      }
+      kept.push_back(c);
+    }
+    if (kept.empty()) {
+      w.del(rec);
+    } else {
+      rec.obj["claims"] = std::move(kept);
+      w.put(rec);
     }
   }
   return {};
 }
+
+namespace {
 
 Result<std::optional<Record>> default_rule_of(const ElbContext& ctx, std::string_view listener_id) {
   BERTH_TRY(auto rules, scan(ctx.store(), keys::rule_prefix(listener_id)));
@@ -107,11 +154,12 @@ Result<json::value> create_listener(ElbContext& ctx, const json::object& in) {
       return Error(model::ElbErrc::too_many_listeners,
                    "A load balancer can have at most 50 listeners");
     }
-    BERTH_CHECK(check_port_free(ctx, lb, port));
     BERTH_TRY(auto groups, load_forward_targets(ctx, tg_arns, lb_arn));
 
     std::string id = ctx.new_id();
     std::string arn = ctx.listener_arn(lb_parts.name, lb_parts.id, id);
+    Writes w;
+    BERTH_CHECK(claim_port(ctx, w, port, arn, lb_parts.id, address_of(lb.obj)));
     json::object listener{{"ListenerArn", arn},
                           {"LoadBalancerArn", lb_arn},
                           {"Port", port},
@@ -125,7 +173,6 @@ Result<json::value> create_listener(ElbContext& ctx, const json::object& in) {
                       {"Actions", actions},
                       {"IsDefault", true},
                       {"_berth", json::object{{"tags", json::array()}}}};
-    Writes w;
     w.touch(lb);
     for (const auto& g : groups) w.touch(g);
     w.put(keys::listener(lb_parts.id, id), listener, 0);
@@ -197,7 +244,8 @@ Result<json::value> modify_listener(ElbContext& ctx, const json::object& in) {
                            " of load balancer '" + lb_arn + "'");
         }
       }
-      BERTH_CHECK(check_port_free(ctx, lb, *port));
+      BERTH_CHECK(release_ports(ctx, w, {listener}));
+      BERTH_CHECK(claim_port(ctx, w, *port, arn, parts.lb_id, address_of(lb.obj)));
       listener.obj["Port"] = *port;
     }
     if (actions) {
@@ -222,6 +270,7 @@ Result<json::value> delete_listener(ElbContext& ctx, const json::object& in) {
     BERTH_TRY(Record listener, load_listener(ctx, arn));
     Writes w;
     w.del(listener);
+    BERTH_CHECK(release_ports(ctx, w, {listener}));
     BERTH_TRY(auto rules, scan(ctx.store(), keys::rule_prefix(parse_arn(arn)->id)));
     for (const auto& r : rules) w.del(r);
     BERTH_CHECK(w.commit(ctx.store()));

@@ -104,8 +104,8 @@ json::object settings_of(const json::object& lb) {
   for (const char* k : {"Scheme", "Type", "IpAddressType", "AvailabilityZones", "SecurityGroups"}) {
     if (auto* v = lb.if_contains(k)) s[k] = *v;
   }
-  if (auto* b = lb.if_contains("_berth"); b && b->is_object()) {
-    if (auto* a = b->as_object().if_contains("address")) s["address"] = *a;
+  if (const json::object* b = opt_object(lb, "_berth")) {
+    if (auto* a = b->if_contains("address")) s["address"] = *a;
   }
   return s;
 }
@@ -221,6 +221,7 @@ Result<json::value> delete_load_balancer(ElbContext& ctx, const json::object& in
     w.del(*lb);
     auto lb_id = parse_arn(arn)->id;
     BERTH_TRY(auto listeners, scan(ctx.store(), keys::listener(lb_id, "")));
+    BERTH_CHECK(release_ports(ctx, w, listeners));
     for (const auto& l : listeners) {
       w.del(l);
       auto listener_id = l.key.substr(l.key.rfind('/') + 1);

@@ -3,16 +3,21 @@
 
 #include "server/elbv2/records.h"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cctype>
 #include <functional>
 
+#include "common/json_util.h"
 #include "model/elbv2_errors.h"
 
 namespace berth::server::elbv2 {
 
 namespace json = boost::json;
+using json_util::opt_array;
+using json_util::opt_object;
+using json_util::opt_string;
+using json_util::parse_object;
+using json_util::string_or_empty;
 
 namespace {
 
@@ -48,18 +53,6 @@ bool valid_id(std::string_view s) {
   return true;
 }
 
-std::optional<json::object> parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return std::move(v.as_object());
-}
-
-std::string_view str(const json::object& o, std::string_view name) {
-  auto* v = o.if_contains(name);
-  return v != nullptr && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
-}
-
 Error target_group_not_found(std::string_view arn) {
   return Error(model::ElbErrc::target_group_not_found,
                "Target group '" + std::string(arn) + "' not found");
@@ -83,7 +76,9 @@ Status update_target(store::Store& store, std::string_view tg_arn, std::string_v
     if (!tg.ok()) return tg.error();
     std::optional<json::object> group;
     if (tg->has_value()) group = parse_object((*tg)->value);
-    if (!group || str(*group, "TargetGroupArn") != tg_arn) return target_group_not_found(tg_arn);
+    if (!group || string_or_empty(*group, "TargetGroupArn") != tg_arn) {
+      return target_group_not_found(tg_arn);
+    }
     auto kv = store.get(key);
     if (!kv.ok()) return kv.error();
     std::optional<json::object> target;
@@ -157,14 +152,15 @@ Status register_target(store::Store& store, double now, std::string_view tg_arn,
                        std::string_view id, int64_t port, std::string_view owner,
                        std::string_view availability_zone) {
   return update_target(store, tg_arn, id, port, [&](std::optional<json::object>& t) {
-    if (t && str(*t, "state") == "registered") {
+    if (t && string_or_empty(*t, "state") == "registered") {
       // Already registered: keep its health and registration time, update what was given.
       bool changed = false;
-      if (!owner.empty() && str(*t, "owner") != owner) {
+      if (!owner.empty() && string_or_empty(*t, "owner") != owner) {
         (*t)["owner"] = owner;
         changed = true;
       }
-      if (!availability_zone.empty() && str(*t, "AvailabilityZone") != availability_zone) {
+      if (!availability_zone.empty() &&
+          string_or_empty(*t, "AvailabilityZone") != availability_zone) {
         (*t)["AvailabilityZone"] = availability_zone;
         changed = true;
       }
@@ -194,7 +190,7 @@ Status register_target(store::Store& store, double now, std::string_view tg_arn,
 Status deregister_target(store::Store& store, double now, std::string_view tg_arn,
                          std::string_view id, int64_t port) {
   return update_target(store, tg_arn, id, port, [&](std::optional<json::object>& t) {
-    if (!t || str(*t, "state") != "registered") return false;
+    if (!t || string_or_empty(*t, "state") != "registered") return false;
     (*t)["state"] = "draining";
     (*t)["drainingSince"] = now;
     return true;
@@ -211,15 +207,14 @@ std::vector<std::string> forwarded_target_groups(const json::array& actions) {
     out.emplace_back(arn);
   };
   for (const auto& a : actions) {
-    if (!a.is_object() || str(a.as_object(), "Type") != "forward") continue;
+    if (!a.is_object() || string_or_empty(a.as_object(), "Type") != "forward") continue;
     const auto& action = a.as_object();
-    add(str(action, "TargetGroupArn"));
-    auto* fc = action.if_contains("ForwardConfig");
-    if (fc == nullptr || !fc->is_object()) continue;
-    auto* groups = fc->as_object().if_contains("TargetGroups");
-    if (groups == nullptr || !groups->is_array()) continue;
-    for (const auto& g : groups->as_array()) {
-      if (g.is_object()) add(str(g.as_object(), "TargetGroupArn"));
+    add(string_or_empty(action, "TargetGroupArn"));
+    const json::object* fc = opt_object(action, "ForwardConfig");
+    const json::array* groups = fc != nullptr ? opt_array(*fc, "TargetGroups") : nullptr;
+    if (groups == nullptr) continue;
+    for (const auto& g : *groups) {
+      if (g.is_object()) add(string_or_empty(g.as_object(), "TargetGroupArn"));
     }
   }
   return out;
@@ -235,15 +230,15 @@ Result<std::map<std::string, std::set<std::string>>> target_group_load_balancers
     if (!rule) continue;
     // The rule's load balancer is named in its own ARN:
     //   ...:listener-rule/app/LBNAME/LBID/LISTENERID/ID -> ...:loadbalancer/app/LBNAME/LBID
-    std::string_view rule_arn = str(*rule, "RuleArn");
+    std::string_view rule_arn = string_or_empty(*rule, "RuleArn");
     auto parts = parse_arn(rule_arn);
     if (!parts) continue;
     std::string_view prefix = rule_arn.substr(0, rule_arn.find(":listener-rule/"));
     std::string lb_arn =
         std::string(prefix) + ":loadbalancer/app/" + parts->name + "/" + parts->lb_id;
-    auto* actions = rule->if_contains("Actions");
-    if (actions == nullptr || !actions->is_array()) continue;
-    for (auto& tg : forwarded_target_groups(actions->as_array())) out[tg].insert(lb_arn);
+    const json::array* actions = opt_array(*rule, "Actions");
+    if (actions == nullptr) continue;
+    for (auto& tg : forwarded_target_groups(*actions)) out[tg].insert(lb_arn);
   }
   return out;
 }
@@ -251,15 +246,9 @@ Result<std::map<std::string, std::set<std::string>>> target_group_load_balancers
 std::string target_group_attribute(const json::object& target_group, std::string_view key) {
   for (const auto& [k, def] : kTargetGroupAttributeDefaults) {
     if (k != key) continue;
-    auto* b = target_group.if_contains("_berth");
-    if (b != nullptr && b->is_object()) {
-      auto* attrs = b->as_object().if_contains("attributes");
-      if (attrs != nullptr && attrs->is_object()) {
-        auto* v = attrs->as_object().if_contains(key);
-        if (v != nullptr && v->is_string()) return std::string(v->as_string());
-      }
-    }
-    return std::string(def);
+    const json::object* b = opt_object(target_group, "_berth");
+    const json::object* attrs = b != nullptr ? opt_object(*b, "attributes") : nullptr;
+    return std::string(attrs != nullptr ? opt_string(*attrs, key).value_or(def) : def);
   }
   return {};
 }

@@ -16,6 +16,13 @@
 //   elb/rule/<listener-id>/<rule-id>    Rule + _berth{tags}; the listener's default actions are
 //                                       also its default rule (IsDefault=true, Priority "default")
 //   elb/target/<tg-id>/<target-key>     Target record (below); target-key = "<Id>!<Port>"
+//   elb/port/<port>                     {"claims": [{"listener": ARN, "address": "a.b.c.d"}]}:
+//                                       the listeners holding the host port (at most one per
+//                                       load balancer; several only at non-overlapping
+//                                       addresses, 0.0.0.0 overlapping every address). Written
+//                                       with compare-and-swap in the transaction that creates,
+//                                       re-ports or deletes a listener (or its load balancer),
+//                                       so two load balancers can never both take a port.
 //
 // Actions (DefaultActions, rule Actions) are stored normalised: exactly one action, either
 //   {"Type": "forward", "TargetGroupArn"?: (only with one group), "ForwardConfig": {
@@ -35,8 +42,9 @@
 //               "Reason"?: "...", "Description"?: "..."}}   // written by the LB controller
 // DescribeTargetHealth reports a draining target as "draining" (Target.DeregistrationInProgress),
 // a registered target whose target group no rule forwards to as "unused" (Target.NotInUse), one
-// of a group with HealthCheckEnabled=false as "unavailable" (Target.HealthCheckDisabled),
-// otherwise the stored health ("initial"/Elb.RegistrationInProgress until first observed).
+// of a group with HealthCheckEnabled=false as "unavailable" (Target.HealthCheckDisabled; the API
+// refuses to disable the health checks of instance and ip groups, as AWS does), otherwise the
+// stored health ("initial"/Elb.RegistrationInProgress until first observed).
 
 #include <map>
 #include <optional>
@@ -60,6 +68,7 @@ inline constexpr std::string_view kTargetGroups = "elb/tg/";
 inline constexpr std::string_view kListeners = "elb/listener/";
 inline constexpr std::string_view kRules = "elb/rule/";
 inline constexpr std::string_view kTargets = "elb/target/";
+inline constexpr std::string_view kPorts = "elb/port/";
 inline std::string load_balancer(std::string_view name) { return "elb/lb/" + std::string(name); }
 inline std::string target_group(std::string_view name) { return "elb/tg/" + std::string(name); }
 inline std::string listener(std::string_view lb_id, std::string_view id) {
@@ -77,6 +86,7 @@ inline std::string target_prefix(std::string_view tg_id) {
 inline std::string target(std::string_view tg_id, std::string_view id, int64_t port) {
   return target_prefix(tg_id) + std::string(id) + "!" + std::to_string(port);
 }
+inline std::string port(int64_t port) { return "elb/port/" + std::to_string(port); }
 }  // namespace keys
 
 /// What an ARN names. Target group ARN:

@@ -15,11 +15,14 @@ class StoreLoadBalancing final : public ecs::LoadBalancing {
 
   Result<std::optional<ecs::TargetGroupInfo>> target_group(std::string_view arn) override;
   Result<std::map<std::string, ecs::TargetState>> targets(std::string_view tg_arn) override;
+  Result<std::vector<ecs::OwnedTarget>> targets_owned_by(
+      const std::set<std::string>& task_arns) override;
   std::string target_key(const ecs::TargetGroupInfo& tg,
                          const ecs::TaskEndpoint& endpoint) override;
   Status register_task(const ecs::TargetGroupInfo& tg, const ecs::TaskEndpoint& endpoint,
                        std::string_view task_arn) override;
   Status deregister(std::string_view tg_arn, std::string_view target_key) override;
+  std::string targets_prefix() const override;
 
  private:
   store::Store& store_;

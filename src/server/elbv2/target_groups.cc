@@ -86,7 +86,14 @@ Status apply_health_check(json::object& tg, const json::object& in) {
     }
     tg["HealthCheckPort"] = *port;
   }
-  if (auto e = opt_bool(in, "HealthCheckEnabled")) tg["HealthCheckEnabled"] = *e;
+  if (auto e = opt_bool(in, "HealthCheckEnabled")) {
+    // As in AWS: only lambda target groups (which Berth does not have) can disable them.
+    if (!*e) {
+      return validation("Health checks cannot be disabled for target groups with target type '" +
+                        std::string(opt_string(tg, "TargetType").value_or("instance")) + "'");
+    }
+    tg["HealthCheckEnabled"] = *e;
+  }
   if (auto path = opt_string(in, "HealthCheckPath")) {
     if (path->empty() || path->front() != '/' || path->size() > 1024) {
       return validation("Health check path must begin with '/' and be at most 1024 characters");
@@ -320,25 +327,36 @@ Result<json::value> delete_target_group(ElbContext& ctx, const json::object& in)
 
 // ---- attributes
 
+// The data plane balances every group round robin, without cookies or slow start: values AWS
+// accepts but that would change nothing are refused rather than recorded and ignored. Their
+// defaults (stickiness.enabled=false, round_robin, slow start 0) are accepted.
 Status validate_attribute(std::string_view key, std::string_view value) {
   auto int_in = [&](int64_t lo, int64_t hi) {
     auto v = to_int(value);
     return v && *v >= lo && *v <= hi;
+  };
+  auto unsupported = [&]() {
+    return validation("Target group attribute " + std::string(key) + "=" + std::string(value) +
+                      " is not supported by Berth's data plane yet");
   };
   bool ok = true;
   if (key == "deregistration_delay.timeout_seconds") {
     ok = int_in(0, 3600);
   } else if (key == "stickiness.enabled") {
     ok = value == "true" || value == "false";
+    if (value == "true") return unsupported();
   } else if (key == "stickiness.type") {
-    if (value == "app_cookie") return validation("Berth supports only lb_cookie stickiness");
+    if (value == "app_cookie") return unsupported();
     ok = value == "lb_cookie";
   } else if (key == "stickiness.lb_cookie.duration_seconds") {
     ok = int_in(1, 604800);
   } else if (key == "load_balancing.algorithm.type") {
-    ok = value == "round_robin" || value == "least_outstanding_requests";
+    ok = value == "round_robin" || value == "least_outstanding_requests" ||
+         value == "weighted_random";
+    if (ok && value != "round_robin") return unsupported();
   } else if (key == "slow_start.duration_seconds") {
     ok = value == "0" || int_in(30, 900);
+    if (ok && value != "0") return unsupported();
   } else {
     return validation("Target group attribute key '" + std::string(key) + "' is not recognized");
   }
@@ -385,12 +403,6 @@ Result<json::value> modify_target_group_attributes(ElbContext& ctx, const json::
     json::object& attrs = berth["attributes"].is_object() ? berth["attributes"].as_object()
                                                           : berth["attributes"].emplace_object();
     for (const auto& [k, v] : changes) attrs[k] = v;
-    // As in AWS: slow start ramps a new target up under round robin only.
-    if (target_group_attribute(tg.obj, "slow_start.duration_seconds") != "0" &&
-        target_group_attribute(tg.obj, "load_balancing.algorithm.type") != "round_robin") {
-      return Error(model::ElbErrc::invalid_configuration_request,
-                   "Slow start cannot be combined with the least_outstanding_requests algorithm");
-    }
     Writes w;
     w.put(tg);
     BERTH_CHECK(w.commit(ctx.store()));

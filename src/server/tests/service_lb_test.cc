@@ -42,6 +42,14 @@ class FakeLoadBalancing final : public LoadBalancing {
     if (auto it = all.find(std::string(key)); it != all.end()) it->second.draining = true;
     return {};
   }
+  std::string targets_prefix() const override { return "elb/target/"; }
+  Result<std::vector<OwnedTarget>> targets_owned_by(const std::set<std::string>& arns) override {
+    std::vector<OwnedTarget> out;
+    for (const auto& [k, s] : all) {
+      if (arns.contains(s.owner)) out.push_back({kTg, k, s, 5});
+    }
+    return out;
+  }
   // What the LB controller does: health from the proxy, drained targets removed.
   void set_all(const std::string& health) {
     for (auto& [k, s] : all) {
@@ -292,6 +300,31 @@ TEST_F(ServiceLbTest, TaskThatDiesIsDeregistered) {
   ASSERT_TRUE(apply_task_report(ecs_.context(), "c", report).ok());
   step();
   EXPECT_EQ(lb_.count(true), 1);
+}
+
+TEST_F(ServiceLbTest, StopTaskTakesTheTargetOutAtOnce) {
+  create(2);
+  for (int i = 0; i < 4; ++i) step();
+  lb_.set_all("healthy");
+  auto t = tasks().front();
+  ok("StopTask", R"({"cluster":"c","task":")" + std::string(t.at("taskArn").as_string()) + "\"}");
+  ASSERT_TRUE(controller_.reconcile_once().ok());
+  EXPECT_EQ(lb_.count(true), 1);  // deregistered while its container stops
+}
+
+TEST_F(ServiceLbTest, AReusedHostPortIsNotTheOldTasksHealth) {
+  create(1);
+  for (int i = 0; i < 4; ++i) step();
+  lb_.set_all("healthy");
+  // Another task's healthy record at the same key (an earlier task had the port) does not make
+  // this task healthy.
+  for (auto& [k, s] : lb_.all) s.owner = "arn:aws:ecs:us-east-1:123456789012:task/c/old";
+  for (int i = 0; i < 2; ++i) step();
+  EXPECT_EQ(lb_.count(false), 1);
+  for (const auto& [k, s] : lb_.all)
+    EXPECT_NE(s.owner, "arn:aws:ecs:us-east-1:123456789012:task/c/old");
+  for (const auto& [k, s] : lb_.all)
+    EXPECT_EQ(s.health, "initial");  // re-registered, checked again
 }
 
 }  // namespace

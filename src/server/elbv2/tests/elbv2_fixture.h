@@ -1,11 +1,14 @@
 #pragma once
 // The ELBv2 test fixture: the actions against the in-memory store on a manual clock and a fixed
 // seed, called through QueryService::handle() with form bodies as the SDKs send them, and small
-// XML probes for the replies. Shared by the API and LB controller tests.
+// XML probes for the replies. Shared by the API and LB controller tests. The store is wrapped so
+// that a test can interleave another writer's commit with an action (HookedStore).
 
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,10 +60,45 @@ inline bool has(const std::string& xml, const std::string& text) {
 
 constexpr int64_t kStart = 1'700'000'000;
 
+// The in-memory store with a hook that runs just before the next commit: a test makes another
+// writer commit between an action's reads and its own commit, as a concurrent call would.
+class HookedStore : public store::Store {
+ public:
+  explicit HookedStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+
+  /// Runs `fn` once, before the next commit() (which `fn` may itself call).
+  void before_next_commit(std::function<void()> fn) { hook_ = std::move(fn); }
+
+  Result<std::optional<store::KeyValue>> get(std::string_view key) override {
+    return inner_->get(key);
+  }
+  Result<store::RangeResult> range(const store::RangeRequest& req) override {
+    return inner_->range(req);
+  }
+  Result<int64_t> commit(const store::Txn& txn) override {
+    if (hook_) {
+      auto fn = std::move(hook_);
+      hook_ = nullptr;
+      fn();
+    }
+    return inner_->commit(txn);
+  }
+  int64_t revision() override { return inner_->revision(); }
+  std::unique_ptr<store::Subscription> watch(
+      std::string prefix,
+      std::function<void(const std::vector<store::Event>&, int64_t revision)> fn) override {
+    return inner_->watch(std::move(prefix), std::move(fn));
+  }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+  std::function<void()> hook_;
+};
+
 class ElbTest : public ::testing::Test {
  protected:
   ElbTest()
-      : store_(store::open_memory_store()),
+      : store_(std::make_unique<HookedStore>(store::open_memory_store())),
         clock_(std::chrono::system_clock::time_point(std::chrono::seconds(kStart))),
         rng_(7),
         elb_(*store_, clock_, rng_, {"us-east-1", "123456789012", "0.0.0.0"}) {}
@@ -116,7 +154,9 @@ class ElbTest : public ::testing::Test {
     return ok("DescribeTargetHealth", extra);
   }
 
-  std::unique_ptr<store::Store> store_;
+  HookedStore& hooked_store() { return static_cast<HookedStore&>(*store_); }
+
+  std::unique_ptr<store::Store> store_;  // a HookedStore
   ManualClock clock_;
   SeededRandom rng_;
   Elbv2Service elb_;

@@ -233,7 +233,15 @@ TEST_F(ElbTest, CreateTargetGroupValidatesItsInput) {
   EXPECT_EQ(err("CreateTargetGroup", with({{"HealthCheckPath", "healthz"}})), "ValidationError");
   EXPECT_EQ(err("CreateTargetGroup", with({{"HealthCheckPort", "http"}})), "ValidationError");
   EXPECT_EQ(err("CreateTargetGroup", with({{"HealthCheckProtocol", "HTTPS"}})), "ValidationError");
+  // Only lambda target groups can disable health checks (AWS's rule).
+  EXPECT_EQ(err("CreateTargetGroup", with({{"HealthCheckEnabled", "false"}})), "ValidationError");
+  EXPECT_EQ(err("CreateTargetGroup", with({{"TargetType", "ip"}, {"HealthCheckEnabled", "false"}})),
+            "ValidationError");
   EXPECT_EQ(all(ok("DescribeTargetGroups"), "TargetGroupArn").size(), 0u);
+  // Enabled is the default, and may be said explicitly.
+  EXPECT_EQ(
+      first(ok("CreateTargetGroup", with({{"HealthCheckEnabled", "true"}})), "HealthCheckEnabled"),
+      "true");
 }
 
 TEST_F(ElbTest, ModifyTargetGroupChangesHealthChecks) {
@@ -248,6 +256,18 @@ TEST_F(ElbTest, ModifyTargetGroupChangesHealthChecks) {
   // The timeout (5) must stay below the interval.
   EXPECT_EQ(err("ModifyTargetGroup", {{"TargetGroupArn", tg}, {"HealthCheckIntervalSeconds", "5"}}),
             "ValidationError");
+  auto [status, reply] =
+      call("ModifyTargetGroup", {{"TargetGroupArn", tg}, {"HealthCheckEnabled", "false"}});
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(first(reply, "Code"), "ValidationError");
+  EXPECT_TRUE(has(first(reply, "Message"), "target type &apos;instance&apos;") ||
+              has(first(reply, "Message"), "target type 'instance'"))
+      << reply;
+  EXPECT_EQ(first(ok("ModifyTargetGroup", {{"TargetGroupArn", tg}, {"HealthCheckEnabled", "true"}}),
+                  "HealthCheckEnabled"),
+            "true");
+  EXPECT_EQ(first(ok("DescribeTargetGroups", {{"Names.member.1", "app"}}), "HealthCheckEnabled"),
+            "true");
   std::string gone = tg.substr(0, tg.rfind('/') + 1) + "0123456789abcdef";
   EXPECT_EQ(err("ModifyTargetGroup", {{"TargetGroupArn", gone}, {"HealthCheckPath", "/x"}}),
             "TargetGroupNotFound");
@@ -289,16 +309,48 @@ TEST_F(ElbTest, TargetGroupAttributes) {
   EXPECT_TRUE(has(body, "<Key>load_balancing.algorithm.type</Key><Value>round_robin</Value>"));
   EXPECT_TRUE(has(body, "<Key>slow_start.duration_seconds</Key><Value>0</Value>"));
 
+  // The defaults may be given explicitly.
   body = ok("ModifyTargetGroupAttributes",
             {{"TargetGroupArn", tg},
              {"Attributes.member.1.Key", "deregistration_delay.timeout_seconds"},
              {"Attributes.member.1.Value", "30"},
              {"Attributes.member.2.Key", "stickiness.enabled"},
-             {"Attributes.member.2.Value", "true"}});
+             {"Attributes.member.2.Value", "false"},
+             {"Attributes.member.3.Key", "load_balancing.algorithm.type"},
+             {"Attributes.member.3.Value", "round_robin"},
+             {"Attributes.member.4.Key", "slow_start.duration_seconds"},
+             {"Attributes.member.4.Value", "0"},
+             {"Attributes.member.5.Key", "stickiness.lb_cookie.duration_seconds"},
+             {"Attributes.member.5.Value", "3600"}});
   EXPECT_TRUE(has(body, "<Key>deregistration_delay.timeout_seconds</Key><Value>30</Value>"));
   body = ok("DescribeTargetGroupAttributes", {{"TargetGroupArn", tg}});
   EXPECT_TRUE(has(body, "<Key>deregistration_delay.timeout_seconds</Key><Value>30</Value>"));
-  EXPECT_TRUE(has(body, "<Key>stickiness.enabled</Key><Value>true</Value>"));
+  EXPECT_TRUE(has(body, "<Key>stickiness.enabled</Key><Value>false</Value>"));
+  EXPECT_TRUE(has(body, "<Key>load_balancing.algorithm.type</Key><Value>round_robin</Value>"));
+  EXPECT_TRUE(has(body, "<Key>slow_start.duration_seconds</Key><Value>0</Value>"));
+  EXPECT_TRUE(has(body, "<Key>stickiness.lb_cookie.duration_seconds</Key><Value>3600</Value>"));
+
+  // What the data plane cannot do (sticky sessions, other algorithms, slow start) is refused
+  // with a clear message, and nothing is changed.
+  for (auto [key, value] : {std::pair{"stickiness.enabled", "true"},
+                            {"load_balancing.algorithm.type", "least_outstanding_requests"},
+                            {"load_balancing.algorithm.type", "weighted_random"},
+                            {"slow_start.duration_seconds", "30"},
+                            {"stickiness.type", "app_cookie"}}) {
+    auto [status, reply] =
+        call("ModifyTargetGroupAttributes",
+             {{"TargetGroupArn", tg},
+              {"Attributes.member.1.Key", "deregistration_delay.timeout_seconds"},
+              {"Attributes.member.1.Value", "60"},
+              {"Attributes.member.2.Key", key},
+              {"Attributes.member.2.Value", value}});
+    EXPECT_EQ(status, 400) << key;
+    EXPECT_EQ(first(reply, "Code"), "ValidationError") << key;
+    EXPECT_TRUE(has(first(reply, "Message"), "is not supported by Berth")) << reply;
+  }
+  body = ok("DescribeTargetGroupAttributes", {{"TargetGroupArn", tg}});
+  EXPECT_TRUE(has(body, "<Key>deregistration_delay.timeout_seconds</Key><Value>30</Value>"));
+  EXPECT_TRUE(has(body, "<Key>stickiness.enabled</Key><Value>false</Value>"));
 
   auto modify = [&](const char* key, const char* value) {
     return err("ModifyTargetGroupAttributes", {{"TargetGroupArn", tg},
@@ -310,6 +362,7 @@ TEST_F(ElbTest, TargetGroupAttributes) {
   EXPECT_EQ(modify("stickiness.enabled", "yes"), "ValidationError");
   EXPECT_EQ(modify("no.such.key", "1"), "ValidationError");
   EXPECT_EQ(modify("slow_start.duration_seconds", "10"), "ValidationError");
+  EXPECT_EQ(modify("load_balancing.algorithm.type", "random"), "ValidationError");
   std::string gone = tg.substr(0, tg.rfind('/') + 1) + "0123456789abcdef";
   EXPECT_EQ(err("DescribeTargetGroupAttributes", {{"TargetGroupArn", gone}}),
             "TargetGroupNotFound");
@@ -420,6 +473,121 @@ TEST_F(ElbTest, PortsConflictAcrossLoadBalancersOnOverlappingAddresses) {
   EXPECT_EQ(first(fixed(one, 9001).second, "Code"), "InvalidConfigurationRequest");
 }
 
+// The listeners claiming `port` (elb/port/<port>), as {listener ARN, address}.
+std::vector<std::pair<std::string, std::string>> port_claims(store::Store& store, int port) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto kv = store.get(keys::port(port));
+  if (!kv.ok() || !kv->has_value()) return out;
+  json::value doc = json::parse((*kv)->value);
+  for (const auto& c : doc.at("claims").as_array()) {
+    out.emplace_back(c.at("listener").as_string(), c.at("address").as_string());
+  }
+  return out;
+}
+
+class PortTest : public ElbTest {
+ protected:
+  std::string at(const std::string& name, const std::string& ip) {
+    return create_lb(name, {{"SubnetMappings.member.1.SubnetId", "s"},
+                            {"SubnetMappings.member.1.PrivateIPv4Address", ip}});
+  }
+  std::pair<int, std::string> fixed(const std::string& lb, int port) {
+    return call("CreateListener",
+                {{"LoadBalancerArn", lb},
+                 {"Protocol", "HTTP"},
+                 {"Port", std::to_string(port)},
+                 {"DefaultActions.member.1.Type", "fixed-response"},
+                 {"DefaultActions.member.1.FixedResponseConfig.StatusCode", "200"}});
+  }
+  std::string listen(const std::string& lb, int port) {
+    auto [status, body] = fixed(lb, port);
+    EXPECT_EQ(status, 200) << body;
+    return first(body, "ListenerArn");
+  }
+  std::string refused(const std::string& lb, int port) {
+    return first(fixed(lb, port).second, "Code");
+  }
+  size_t port_records() {
+    auto r = store_->range({std::string(keys::kPorts), "", 0});
+    return r.ok() ? r->kvs.size() : 999;
+  }
+};
+
+TEST_F(PortTest, ThePortClaimIsReleasedWithTheListenerAndReusable) {
+  std::string any = create_lb("any");  // 0.0.0.0
+  std::string one = at("one", "127.0.0.1");
+  std::string l1 = listen(one, 9000);
+  EXPECT_EQ(port_claims(*store_, 9000),
+            (std::vector<std::pair<std::string, std::string>>{{l1, "127.0.0.1"}}));
+  EXPECT_EQ(refused(any, 9000), "InvalidConfigurationRequest");
+
+  // DeleteListener releases the port: another load balancer can take it.
+  ok("DeleteListener", {{"ListenerArn", l1}});
+  EXPECT_TRUE(port_claims(*store_, 9000).empty());
+  EXPECT_EQ(port_records(), 0u);
+  std::string l2 = listen(any, 9000);
+  EXPECT_EQ(port_claims(*store_, 9000),
+            (std::vector<std::pair<std::string, std::string>>{{l2, "0.0.0.0"}}));
+  EXPECT_EQ(refused(one, 9000), "InvalidConfigurationRequest");
+
+  // So does DeleteLoadBalancer, for every listener it had.
+  listen(any, 9001);
+  ok("DeleteLoadBalancer", {{"LoadBalancerArn", any}});
+  EXPECT_EQ(port_records(), 0u);
+  listen(one, 9000);
+  listen(one, 9001);
+  EXPECT_EQ(port_records(), 2u);
+}
+
+TEST_F(PortTest, ModifyListenerMovesTheClaim) {
+  std::string any = create_lb("any");
+  std::string one = at("one", "127.0.0.1");
+  std::string l1 = listen(one, 9000);
+  std::string l2 = listen(any, 9002);
+  auto body = ok("ModifyListener", {{"ListenerArn", l1}, {"Port", "9001"}});
+  EXPECT_EQ(first(body, "Port"), "9001");
+  EXPECT_TRUE(port_claims(*store_, 9000).empty());
+  EXPECT_EQ(port_claims(*store_, 9001).size(), 1u);
+  // The old port is free for others, the new one is not.
+  listen(any, 9000);
+  EXPECT_EQ(refused(any, 9001), "InvalidConfigurationRequest");
+  // Moving onto a port another load balancer holds fails and changes nothing.
+  EXPECT_EQ(err("ModifyListener", {{"ListenerArn", l2}, {"Port", "9001"}}),
+            "InvalidConfigurationRequest");
+  EXPECT_EQ(first(ok("DescribeListeners", {{"ListenerArns.member.1", l2}}), "Port"), "9002");
+  EXPECT_EQ(port_claims(*store_, 9002).size(), 1u);
+  // Modifying without a port change keeps the claim.
+  ok("ModifyListener", {{"ListenerArn", l1}, {"Port", "9001"}});
+  EXPECT_EQ(port_claims(*store_, 9001).size(), 1u);
+}
+
+TEST_F(PortTest, ConcurrentCreateListenersCannotBothTakeAPort) {
+  std::string any = create_lb("any");
+  std::string one = at("one", "127.0.0.1");
+  // "one" commits its listener on 9000 after "any" has read everything but before it commits:
+  // any's commit fails its compare on the port record, the retry sees the claim.
+  std::string l1;
+  hooked_store().before_next_commit([&] { l1 = listen(one, 9000); });
+  EXPECT_EQ(refused(any, 9000), "InvalidConfigurationRequest");
+  EXPECT_FALSE(l1.empty());
+  EXPECT_TRUE(all(ok("DescribeListeners", {{"LoadBalancerArn", any}}), "ListenerArn").empty());
+  EXPECT_EQ(port_claims(*store_, 9000),
+            (std::vector<std::pair<std::string, std::string>>{{l1, "127.0.0.1"}}));
+
+  // At addresses that do not overlap both get the port (the loser of the race retries).
+  std::string two = at("two", "127.0.0.2");
+  std::string l3;
+  hooked_store().before_next_commit([&] { l3 = listen(two, 9001); });
+  std::string l4 = listen(one, 9001);
+  EXPECT_EQ(port_claims(*store_, 9001), (std::vector<std::pair<std::string, std::string>>{
+                                            {l3, "127.0.0.2"}, {l4, "127.0.0.1"}}));
+  // And a delete racing a create on the port keeps the other's claim.
+  hooked_store().before_next_commit([&] { listen(two, 9000); });
+  ok("DeleteListener", {{"ListenerArn", l1}});
+  EXPECT_EQ(port_claims(*store_, 9000).size(), 1u);
+  EXPECT_EQ(port_claims(*store_, 9000)[0].second, "127.0.0.2");
+}
+
 TEST_F(ElbTest, ForwardConfigWithWeightsAndFixedResponse) {
   std::string lb = create_lb("web");
   std::string blue = create_tg("blue");
@@ -436,20 +604,29 @@ TEST_F(ElbTest, ForwardConfigWithWeightsAndFixedResponse) {
             {"DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn", green},
             {"DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.Weight", "1"}});
   EXPECT_EQ(first(two.second, "Code"), "ValidationError");
-  auto body =
-      ok("CreateListener",
-         {{"LoadBalancerArn", lb},
-          {"Protocol", "HTTP"},
-          {"Port", "80"},
-          {"DefaultActions.member.1.Type", "forward"},
-          {"DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn", blue},
-          {"DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.Weight", "3"},
-          {"DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled", "true"},
-          {"DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig."
-           "DurationSeconds",
-           "60"}});
+  // Sticky forwards are refused too (the data plane sets no cookies); disabled is accepted.
+  auto sticky = [&](const char* enabled) {
+    return call(
+        "CreateListener",
+        {{"LoadBalancerArn", lb},
+         {"Protocol", "HTTP"},
+         {"Port", "80"},
+         {"DefaultActions.member.1.Type", "forward"},
+         {"DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn", blue},
+         {"DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.Weight", "3"},
+         {"DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled", enabled},
+         {"DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds",
+          "60"}});
+  };
+  auto refused = sticky("true");
+  EXPECT_EQ(refused.first, 400);
+  EXPECT_EQ(first(refused.second, "Code"), "ValidationError");
+  EXPECT_TRUE(has(first(refused.second, "Message"), "is not supported by Berth")) << refused.second;
+  EXPECT_TRUE(all(ok("DescribeListeners", {{"LoadBalancerArn", lb}}), "ListenerArn").empty());
+  auto [status, body] = sticky("false");
+  ASSERT_EQ(status, 200) << body;
   EXPECT_EQ(all(body, "Weight"), (std::vector<std::string>{"3"}));
-  EXPECT_EQ(first(body, "DurationSeconds"), "60");
+  EXPECT_TRUE(has(body, "<TargetGroupStickinessConfig><Enabled>false</Enabled>")) << body;
   EXPECT_EQ(all(ok("DescribeTargetGroups", {{"LoadBalancerArn", lb}}), "TargetGroupName"),
             (std::vector<std::string>{"blue"}));
 

@@ -27,6 +27,16 @@ class LbControllerTest : public ElbTest {
                             {"HealthyThresholdCount", "2"},
                             {"Matcher.HttpCode", "200-299"}});
     listener_ = create_listener(lb_, tg_, 8080);
+    put_instance("");  // the container instance the tests' targets name
+  }
+  void put_instance(const std::string& address) {
+    std::string attrs =
+        address.empty() ? "[]" : R"([{"name":"berth.host-address","value":")" + address + R"("}])";
+    store::Txn txn;
+    txn.ops.push_back(
+        store::Op::put("instances/c/base",
+                       R"({"ec2InstanceId":"i-0123456789abcdef0","attributes":)" + attrs + "}"));
+    ASSERT_TRUE(store_->commit(txn).ok());
   }
   void pass() {
     auto r = controller_.reconcile_once();
@@ -91,17 +101,58 @@ TEST_F(LbControllerTest, DesiredStateFollowsTheRecords) {
 }
 
 TEST_F(LbControllerTest, InstanceTargetsResolveToTheAgentsAddress) {
-  store::Txn txn;
-  txn.ops.push_back(store::Op::put(
-      "instances/c/abc",
-      R"({"ec2InstanceId":"i-0123456789abcdef0","attributes":[{"name":"berth.host-address","value":"10.1.2.3"}]})"));
-  ASSERT_TRUE(store_->commit(txn).ok());
+  put_instance("10.1.2.3");
   ok("RegisterTargets", {{"TargetGroupArn", tg_},
                          {"Targets.member.1.Id", "i-0123456789abcdef0"},
                          {"Targets.member.1.Port", "32768"}});
   pass();
   ASSERT_EQ(plane_.last().servers.size(), 1u);
   EXPECT_EQ(plane_.last().servers[0].address, "10.1.2.3");
+}
+
+TEST_F(LbControllerTest, UnknownInstanceGetsNoTraffic) {
+  ok("RegisterTargets", {{"TargetGroupArn", tg_},
+                         {"Targets.member.1.Id", "i-00000000000000001"},
+                         {"Targets.member.1.Port", "32768"}});
+  pass();
+  EXPECT_TRUE(plane_.last().servers.empty());
+  auto body = health(tg_);
+  EXPECT_EQ(first(body, "State"), "unused");
+  EXPECT_EQ(first(body, "Reason"), "Target.InvalidState");
+}
+
+TEST_F(LbControllerTest, FixedResponsesReachTheDataPlane) {
+  ok("CreateRule", {{"ListenerArn", listener_},
+                    {"Priority", "5"},
+                    {"Conditions.member.1.Field", "path-pattern"},
+                    {"Conditions.member.1.Values.member.1", "/maintenance"},
+                    {"Actions.member.1.Type", "fixed-response"},
+                    {"Actions.member.1.FixedResponseConfig.StatusCode", "503"},
+                    {"Actions.member.1.FixedResponseConfig.ContentType", "text/plain"},
+                    {"Actions.member.1.FixedResponseConfig.MessageBody", "down"}});
+  pass();
+  ASSERT_EQ(plane_.last().frontends.size(), 1u);
+  lb::DesiredState d = plane_.last();
+  const auto& routes = d.frontends[0].routes;
+  ASSERT_EQ(routes.size(), 1u);
+  ASSERT_TRUE(routes[0].fixed.has_value());
+  EXPECT_EQ(routes[0].fixed->status, 503);
+  EXPECT_EQ(routes[0].fixed->body, "down");
+  EXPECT_TRUE(routes[0].backend.empty());
+}
+
+TEST_F(LbControllerTest, UnusedGroupTargetsAreMarkedUnused) {
+  ok("RegisterTargets", {{"TargetGroupArn", tg_},
+                         {"Targets.member.1.Id", "i-0123456789abcdef0"},
+                         {"Targets.member.1.Port", "32768"}});
+  pass();
+  EXPECT_EQ(first(health(tg_), "State"), "healthy");
+  ok("DeleteListener", {{"ListenerArn", listener_}});
+  pass();
+  // The stored health no longer claims healthy (the ECS side reads it).
+  auto r = store_->range({"elb/target/", "", 0});
+  ASSERT_EQ(r->kvs.size(), 1u);
+  EXPECT_NE(r->kvs[0].value.find("\"State\":\"unused\""), std::string::npos) << r->kvs[0].value;
 }
 
 TEST_F(LbControllerTest, HealthFlowsIntoDescribeTargetHealth) {
@@ -152,8 +203,21 @@ TEST_F(LbControllerTest, DrainingTargetIsRemovedAfterTheDelay) {
 }
 
 TEST_F(LbControllerTest, DataPlaneFailureIsReportedAndRetried) {
+  ok("ModifyTargetGroupAttributes",
+     {{"TargetGroupArn", tg_},
+      {"Attributes.member.1.Key", "deregistration_delay.timeout_seconds"},
+      {"Attributes.member.1.Value", "10"}});
+  ok("RegisterTargets", {{"TargetGroupArn", tg_},
+                         {"Targets.member.1.Id", "i-0123456789abcdef0"},
+                         {"Targets.member.1.Port", "32768"}});
+  ok("DeregisterTargets", {{"TargetGroupArn", tg_},
+                           {"Targets.member.1.Id", "i-0123456789abcdef0"},
+                           {"Targets.member.1.Port", "32768"}});
   plane_.fail_apply(Error(std::make_error_code(std::errc::io_error), "proxy down"));
+  clock_.advance(std::chrono::seconds(10));
   EXPECT_FALSE(controller_.reconcile_once().ok());
+  // Drains still expire while the proxy refuses its configuration.
+  EXPECT_EQ(first(health(tg_), "State"), "");
   plane_.fail_apply(std::nullopt);
   pass();
   EXPECT_EQ(plane_.last().frontends.size(), 1u);
