@@ -243,7 +243,7 @@ def test_deregistration_delay_holds_draining_target(lb, web):
     draining_at = time.time()
     assert ds[0]["TargetHealth"]["Reason"] == "Target.DeregistrationInProgress"
     # While draining the task still runs, shown as DEACTIVATING, and traffic keeps flowing.
-    tasks = service_tasks(lb, "web")
+    tasks = service_tasks(lb, "web", "STOPPED")
     assert "DEACTIVATING" in {t["lastStatus"] for t in tasks}, [t["lastStatus"] for t in tasks]
     for _ in range(10):
         assert get(lb["port"])[0] == 200

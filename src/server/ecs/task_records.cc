@@ -162,19 +162,21 @@ json::object new_task(const EcsContext& ctx, const std::string& cluster, const s
   return t;
 }
 
+bool deactivating(const json::object& stored) {
+  const json::object* internal = opt_object(stored, "_berth");
+  return internal && opt_object(*internal, "deactivating") &&
+         opt_string(stored, "lastStatus") == "RUNNING" &&
+         opt_string(stored, "desiredStatus") == "RUNNING";
+}
+
 json::object render_task(const json::object& stored, bool include_tags) {
   json::object t = stored;
-  // A service task being deregistered from its load balancers before it stops (ECS's
-  // DEACTIVATING): the agent still runs it, so only the rendering says so.
-  if (const json::object* internal = opt_object(stored, "_berth")) {
-    const json::object* d = opt_object(*internal, "deactivating");
-    if (d && opt_string(stored, "lastStatus") == "RUNNING" &&
-        opt_string(stored, "desiredStatus") == "RUNNING") {
-      t["lastStatus"] = "DEACTIVATING";
-      t["desiredStatus"] = "STOPPED";
-      t["stopCode"] = "ServiceSchedulerInitiated";
-      if (auto r = opt_string(*d, "reason")) t["stoppedReason"] = *r;
-    }
+  if (deactivating(stored)) {
+    t["lastStatus"] = "DEACTIVATING";
+    t["desiredStatus"] = "STOPPED";
+    t["stopCode"] = "ServiceSchedulerInitiated";
+    const json::object* d = opt_object(*opt_object(stored, "_berth"), "deactivating");
+    if (auto r = opt_string(*d, "reason")) t["stoppedReason"] = *r;
   }
   t.erase("_berth");
   if (!include_tags) t.erase("tags");

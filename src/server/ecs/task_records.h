@@ -32,6 +32,9 @@ json::object new_task(const EcsContext& ctx, const std::string& cluster, const s
 
 /// The Task shape for clients (internal members removed; tags only when asked).
 json::object render_task(const json::object& stored, bool include_tags);
+/// A task being drained from its load balancers before it stops (ECS's DEACTIVATING): still
+/// RUNNING for its agent, shown as lastStatus DEACTIVATING, desiredStatus STOPPED.
+bool deactivating(const json::object& stored);
 
 TaskNeeds needs_of_record(const json::object& task);
 

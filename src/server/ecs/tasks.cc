@@ -70,7 +70,9 @@ Result<json::value> list_tasks(EcsContext& ctx, const json::object& in) {
                   json::value v = json::parse(kv.value, ec);
                   if (ec || !v.is_object()) return std::nullopt;
                   const auto& t = v.as_object();
-                  if (opt_string(t, "desiredStatus") != desired) return std::nullopt;
+                  std::string_view shown =
+                      deactivating(t) ? "STOPPED" : opt_string(t, "desiredStatus").value_or("");
+                  if (shown != desired) return std::nullopt;
                   if (instance_arn && opt_string(t, "containerInstanceArn") != *instance_arn)
                     return std::nullopt;
                   if (family &&

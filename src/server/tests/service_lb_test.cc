@@ -233,7 +233,9 @@ TEST_F(ServiceLbTest, RollingUpdateDrainsBeforeStopping) {
   EXPECT_EQ(lb_.count(true), 2);
   EXPECT_TRUE(any_event("has begun draining connections on 2 tasks."));
   EXPECT_EQ(live(), 4);
-  auto listed = ok("ListTasks", R"({"cluster":"c"})");
+  // ListTasks agrees with DescribeTasks: they are on their way out (desiredStatus STOPPED).
+  auto listed = ok("ListTasks", R"({"cluster":"c","desiredStatus":"STOPPED"})");
+  EXPECT_EQ(listed.at("taskArns").as_array().size(), 2u);
   auto described = ok("DescribeTasks",
                       R"({"cluster":"c","tasks":)" + json::serialize(listed.at("taskArns")) + "}");
   int deactivating = 0;
