@@ -195,6 +195,8 @@ Result<LbController::Snapshot> LbController::snapshot() {
     if (const json::object* m = opt_object(*o, "Matcher")) {
       if (auto code = opt_string(*m, "HttpCode")) b.health_check.matcher = *code;
     }
+    out.first_verdict[b.id] =
+        static_cast<double>(b.health_check.interval_seconds) * b.health_check.unhealthy_threshold;
     group_type[b.id] = str(*o, "TargetType");
     out.desired.backends.push_back(std::move(b));
   }
@@ -294,6 +296,17 @@ Status LbController::reconcile_once() {
         auto h = health.find(s->second);
         if (h == health.end()) continue;
         observed = health_object(h->second.state, h->second.reason, h->second.description);
+        // ELB gives a new target UnhealthyThresholdCount failed checks before its first verdict;
+        // the proxy marks it down at the first failure, so a target that has not been healthy
+        // yet stays "initial" for that long (a slow-starting app is not replaced at once).
+        const json::object* stored = opt_object(*o, "health");
+        auto stored_state = stored ? opt_string(*stored, "State") : std::nullopt;
+        auto* at = o->if_contains("registeredAt");
+        double since = at && at->is_number() ? at->to_number<double>() : now;
+        if (h->second.state == "unhealthy" && (!stored_state || *stored_state == "initial") &&
+            now - since < snap.first_verdict[s->second.first])
+          observed = health_object("initial", "Elb.InitialHealthChecking",
+                                   "Initial health checks in progress");
       } else {
         continue;
       }

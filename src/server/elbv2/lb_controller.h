@@ -48,6 +48,7 @@ class LbController {
     std::map<std::string, std::pair<std::string, std::string>> served;
     std::map<std::string, boost::json::object> forced;
     std::map<std::string, double> delay;
+    std::map<std::string, double> first_verdict;  // backend -> seconds before "unhealthy"
   };
   Result<Snapshot> snapshot();
 

@@ -155,6 +155,19 @@ TEST_F(LbControllerTest, UnusedGroupTargetsAreMarkedUnused) {
   EXPECT_NE(r->kvs[0].value.find("\"State\":\"unused\""), std::string::npos) << r->kvs[0].value;
 }
 
+TEST_F(LbControllerTest, NewTargetGetsUnhealthyThresholdChecksBeforeItsVerdict) {
+  ok("RegisterTargets", {{"TargetGroupArn", tg_},
+                         {"Targets.member.1.Id", "i-0123456789abcdef0"},
+                         {"Targets.member.1.Port", "32768"}});
+  plane_.set_health(backend(), "i-0123456789abcdef0_32768", "unhealthy",
+                    "Target.FailedHealthChecks", "Health checks failed");
+  pass();
+  EXPECT_EQ(first(health(tg_), "State"), "initial");  // interval 5 s x 2 failures not yet seen
+  clock_.advance(std::chrono::seconds(10));
+  pass();
+  EXPECT_EQ(first(health(tg_), "State"), "unhealthy");
+}
+
 TEST_F(LbControllerTest, HealthFlowsIntoDescribeTargetHealth) {
   ok("RegisterTargets", {{"TargetGroupArn", tg_},
                          {"Targets.member.1.Id", "i-0123456789abcdef0"},
@@ -163,6 +176,7 @@ TEST_F(LbControllerTest, HealthFlowsIntoDescribeTargetHealth) {
   std::string name = "i-0123456789abcdef0_32768";
   plane_.set_health(backend(), name, "unhealthy", "Target.ResponseCodeMismatch",
                     "Health checks failed with these codes: [404]");
+  clock_.advance(std::chrono::seconds(10));  // past the first verdict
   pass();
   auto body = health(tg_);
   EXPECT_EQ(first(body, "State"), "unhealthy");
