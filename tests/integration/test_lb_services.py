@@ -257,6 +257,23 @@ def test_deregistration_delay_holds_draining_target(lb, web):
     wait_for("back to 3", lambda: healthy(lb, web["tg"], 3))
 
 
+def test_stop_task_drains_before_stopping(lb, web):
+    wait_for("web healthy", lambda: healthy(lb, web["tg"], 3))
+    victim = service_tasks(lb, "web")[0]
+    port = victim["containers"][0]["networkBindings"][0]["hostPort"]
+    out = lb["ecs"].stop_task(cluster=lb["name"], task=victim["taskArn"], reason="by hand")
+    assert out["task"]["lastStatus"] == "DEACTIVATING", out["task"]["lastStatus"]
+    states = {d["Target"]["Port"]: d["TargetHealth"]["State"] for d in health(lb, web["tg"])}
+    assert states[port] == "draining", states
+    for _ in range(10):
+        assert get(lb["port"])[0] == 200
+    t = wait_for("stopped", lambda: [
+        t for t in service_tasks(lb, "web", "STOPPED")
+        if t["taskArn"] == victim["taskArn"] and t["lastStatus"] == "STOPPED"], timeout=40)[0]
+    assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "by hand", t
+    wait_for("replaced", lambda: healthy(lb, web["tg"], 3))
+
+
 def test_proxy_keeps_serving_while_berth_restarts(lb, web):
     wait_for("web healthy", lambda: healthy(lb, web["tg"], 3))
     server = lb["server"]

@@ -27,7 +27,7 @@ struct TaskInfo {
   std::vector<Binding> bindings;
   // Being deregistered from its load balancers before it is stopped (ECS's DEACTIVATING).
   bool deactivating = false;
-  std::string deactivate_reason;
+  std::string deactivate_reason, deactivate_code;
   double deactivating_since = -1;
   bool live() const { return last != "STOPPED"; }
   bool wanted() const { return live() && desired == "RUNNING" && !deactivating; }
@@ -131,6 +131,7 @@ Status read_tasks(store::Store& store, const std::string& cluster,
       if (const json::object* d = opt_object(*internal, "deactivating")) {
         t.deactivating = true;
         t.deactivate_reason = opt_string(*d, "reason").value_or("");
+        t.deactivate_code = opt_string(*d, "code").value_or("ServiceSchedulerInitiated");
         if (auto* since = d->if_contains("since"); since && since->is_number())
           t.deactivating_since = since->to_number<double>();
       }
@@ -411,7 +412,7 @@ class Pass {
       }
       // The LB controller deletes targets once drained; the margin covers a late controller.
       if (remaining && now_ - t.deactivating_since <= longest + 30) continue;
-      BERTH_CHECK(stop_now(t, t.deactivate_reason, stopped));
+      BERTH_CHECK(stop_now(t, t.deactivate_reason, stopped, t.deactivate_code));
     }
     return {};
   }
@@ -619,9 +620,9 @@ class Pass {
     return stop_now(t, reason, stopped);
   }
 
-  Status stop_now(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped) {
-    BERTH_TRY(json::object rec,
-              stop_task_record(ctx_, cluster_, t.id, "ServiceSchedulerInitiated", reason));
+  Status stop_now(const TaskInfo& t, const std::string& reason, std::vector<std::string>& stopped,
+                  const std::string& code = "ServiceSchedulerInitiated") {
+    BERTH_TRY(json::object rec, stop_task_record(ctx_, cluster_, t.id, code, reason));
     if (opt_string(rec, "lastStatus") == "STOPPED") {
       --live_total_;
       gone_ids_.insert(t.id);

@@ -174,8 +174,8 @@ json::object render_task(const json::object& stored, bool include_tags) {
   if (deactivating(stored)) {
     t["lastStatus"] = "DEACTIVATING";
     t["desiredStatus"] = "STOPPED";
-    t["stopCode"] = "ServiceSchedulerInitiated";
     const json::object* d = opt_object(*opt_object(stored, "_berth"), "deactivating");
+    t["stopCode"] = opt_string(*d, "code").value_or("ServiceSchedulerInitiated");
     if (auto r = opt_string(*d, "reason")) t["stoppedReason"] = *r;
   }
   t.erase("_berth");

@@ -89,6 +89,48 @@ Result<json::value> list_tasks(EcsContext& ctx, const json::object& in) {
   return out;
 }
 
+// A running service task behind load balancers is drained first, as ECS does: it shows as
+// DEACTIVATING while its targets drain, and the service controller stops it (UserInitiated) once
+// they are gone. nullopt: the task has no targets to drain; stop it now.
+Result<std::optional<json::object>> drain_before_stop(EcsContext& ctx, const std::string& cluster,
+                                                      const std::string& id,
+                                                      const std::string& reason) {
+  LoadBalancing* lb = ctx.load_balancing();
+  if (lb == nullptr) return std::optional<json::object>();
+  std::string key = keys::task_prefix(cluster) + id;
+  BERTH_TRY(auto doc, load_doc(ctx.store(), key));
+  if (!doc || opt_string(doc->obj, "lastStatus") != "RUNNING" ||
+      opt_string(doc->obj, "desiredStatus") != "RUNNING" ||
+      !opt_string(doc->obj, "group").value_or("").starts_with("service:"))
+    return std::optional<json::object>();
+  if (deactivating(doc->obj)) return std::optional<json::object>(doc->obj);
+  std::string arn(opt_string(doc->obj, "taskArn").value_or(""));
+  BERTH_TRY(auto owned, lb->targets_owned_by({arn}));
+  bool active = false;
+  for (const auto& o : owned) active |= !o.state.draining;
+  if (!active) return std::optional<json::object>();
+  json::object out;
+  auto r = with_retries([&]() -> Result<json::value> {
+    BERTH_TRY(auto d, load_doc(ctx.store(), key));
+    if (!d) return invalid_parameter("The referenced task was not found.");
+    json::object& t = d->obj;
+    if (opt_string(t, "desiredStatus") == "RUNNING" && !deactivating(t)) {
+      json::object& internal =
+          t["_berth"].is_object() ? t["_berth"].as_object() : t["_berth"].emplace_object();
+      internal["deactivating"] =
+          json::object{{"reason", reason}, {"since", ctx.now()}, {"code", "UserInitiated"}};
+      BERTH_CHECK(replace_doc(ctx.store(), key, t, d->mod_revision));
+    }
+    out = t;
+    return json::value();
+  });
+  if (!r.ok()) return r.error();
+  for (const auto& o : owned) {
+    if (!o.state.draining) BERTH_CHECK(lb->deregister(o.tg_arn, o.key));
+  }
+  return std::optional<json::object>(std::move(out));
+}
+
 Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
   BERTH_TRY(std::string cluster, cluster_name_from(ctx, in));
   BERTH_TRY(std::string id, task_id_from(ctx, cluster, opt_string(in, "task").value_or("")));
@@ -96,6 +138,8 @@ Result<json::value> stop_task(EcsContext& ctx, const json::object& in) {
   if (reason.size() > 255) return invalid_parameter("reason can be at most 255 characters.");
   BERTH_TRY(Doc cluster_doc, load_active_cluster(ctx, cluster));
   (void)cluster_doc;
+  BERTH_TRY(auto drained, drain_before_stop(ctx, cluster, id, reason));
+  if (drained) return json::object{{"task", render_task(*drained, false)}};
   BERTH_TRY(json::object t, stop_task_record(ctx, cluster, id, "UserInitiated", reason));
   return json::object{{"task", render_task(t, false)}};
 }

@@ -10,6 +10,7 @@
 
 #include "server/ecs/ecs_service.h"
 #include "server/ecs/service_controller.h"
+#include "server/ecs/task_records.h"
 #include "server/ecs/task_reports.h"
 
 namespace berth::server::ecs {
@@ -304,12 +305,37 @@ TEST_F(ServiceLbTest, TaskThatDiesIsDeregistered) {
   EXPECT_EQ(lb_.count(true), 1);
 }
 
-TEST_F(ServiceLbTest, StopTaskTakesTheTargetOutAtOnce) {
+TEST_F(ServiceLbTest, StopTaskDrainsFirst) {
   create(2);
   for (int i = 0; i < 4; ++i) step();
   lb_.set_all("healthy");
   auto t = tasks().front();
-  ok("StopTask", R"({"cluster":"c","task":")" + std::string(t.at("taskArn").as_string()) + "\"}");
+  std::string arn(t.at("taskArn").as_string());
+  auto out = ok("StopTask", R"({"cluster":"c","task":")" + arn + "\"}");
+  EXPECT_EQ(out.at("task").at("lastStatus"), "DEACTIVATING");
+  EXPECT_EQ(out.at("task").at("stopCode"), "UserInitiated");
+  EXPECT_EQ(lb_.count(true), 1);  // draining; the container still serves in-flight requests
+  for (int i = 0; i < 3; ++i) step();
+  auto still = ok("DescribeTasks", R"({"cluster":"c","tasks":[")" + arn + "\"]}");
+  EXPECT_EQ(still.at("tasks").at(0).at("lastStatus"), "DEACTIVATING");
+  lb_.remove_drained();
+  for (int i = 0; i < 3; ++i) step();
+  auto done = ok("DescribeTasks", R"({"cluster":"c","tasks":[")" + arn + "\"]}");
+  EXPECT_EQ(done.at("tasks").at(0).at("lastStatus"), "STOPPED");
+  EXPECT_EQ(done.at("tasks").at(0).at("stopCode"), "UserInitiated");
+  EXPECT_EQ(live(), 2);  // replaced
+}
+
+TEST_F(ServiceLbTest, TaskStoppedWithoutDrainLeavesTheRotationAtOnce) {
+  create(1);
+  for (int i = 0; i < 4; ++i) step();
+  lb_.set_all("healthy");
+  auto t = tasks().front();
+  ASSERT_TRUE(stop_task_record(ecs_.context(), "c",
+                               std::string(t.at("taskArn").as_string())
+                                   .substr(std::string(t.at("taskArn").as_string()).rfind('/') + 1),
+                               "UserInitiated", "x")
+                  .ok());
   ASSERT_TRUE(controller_.reconcile_once().ok());
   EXPECT_EQ(lb_.count(true), 1);  // deregistered while its container stops
 }
