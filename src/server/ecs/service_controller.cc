@@ -597,7 +597,9 @@ class Pass {
     }
     json::object& internal =
         s["_berth"].is_object() ? s["_berth"].as_object() : s["_berth"].emplace_object();
-    bool steady = alone && running == desired_ && pending == 0 && primary_live == desired_;
+    // Behind load balancers, steady also means every task's targets are healthy.
+    bool steady = alone && running == desired_ && pending == 0 && primary_live == desired_ &&
+                  (lbs_.empty() || primary_healthy == desired_);
     if (steady) {
       double last = internal.contains("steadyEventAt")
                         ? internal.at("steadyEventAt").to_number<double>()

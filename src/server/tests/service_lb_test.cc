@@ -209,12 +209,14 @@ TEST_F(ServiceLbTest, RegistersHostPortsAndWaitsForHealthyTargets) {
   EXPECT_EQ(ports.size(), 3u);  // each task on its own dynamic host port
   EXPECT_GE(*ports.begin(), 32768);
   EXPECT_TRUE(any_event("registered 3 targets in (target-group " + std::string(kTg) + ")"));
-  // Initial targets: the deployment is not complete.
+  // Initial targets: the deployment is not complete, the service not steady.
   for (int i = 0; i < 3; ++i) step();
   EXPECT_EQ(service().at("deployments").at(0).at("rolloutState"), "IN_PROGRESS");
+  EXPECT_FALSE(any_event("has reached a steady state."));
   lb_.set_all("healthy");
   for (int i = 0; i < 3; ++i) step();
   EXPECT_EQ(service().at("deployments").at(0).at("rolloutState"), "COMPLETED");
+  EXPECT_TRUE(any_event("has reached a steady state."));
 }
 
 TEST_F(ServiceLbTest, RollingUpdateDrainsBeforeStopping) {
