@@ -23,7 +23,6 @@ import json
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,30 +32,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import pytest  # noqa: E402,F401  (the harness imports it)
 from agent_harness import IMAGE, Agent, podman_service, remove_cluster_containers  # noqa: E402
-from berth_harness import BerthServer  # noqa: E402
+from berth_harness import BerthServer, free_port, wait_for  # noqa: E402
 
 CLUSTER = "zdt"
 WEB = ["sh", "-c", "echo $VERSION > /www/index.html && echo ok > /www/health && "
        "exec httpd -f -p 80 -h /www"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(what, pred, timeout=120, every=0.5):
-    deadline = time.time() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def parse_wrk(out):

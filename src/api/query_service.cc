@@ -16,25 +16,8 @@ namespace json = boost::json;
 
 constexpr std::string_view kContentType = "text/xml";
 
-// Form decoding (application/x-www-form-urlencoded): '+' is a space — botocore's urlencode writes
-// spaces that way and a literal plus as %2B. A '%' not followed by two hex digits is kept as is.
-std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    int hi = 0, lo = 0;
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && (hi = hex_value(s[i + 1])) >= 0 &&
-               (lo = hex_value(s[i + 2])) >= 0) {
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
+// Form decoding (application/x-www-form-urlencoded): '+' is a space, a literal plus is %2B.
+std::string form_decode(std::string_view s) { return percent_decode(s, /*plus_is_space=*/true); }
 
 const std::string* find_param(const FormParams& form, std::string_view name) {
   for (const auto& [k, v] : form) {

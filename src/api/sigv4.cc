@@ -185,15 +185,17 @@ void append_uri_encoded(std::string& out, std::string_view s, bool keep_slash) {
   }
 }
 
-// '+' stays a literal plus: AWS SDKs encode spaces as %20 and a literal '+' as %2B, so treating
-// '+' as a space (form encoding) would break requests that really carry a plus.
-std::string percent_decode(std::string_view s) {
+}  // namespace
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     int hi = 0, lo = 0;
-    if (s[i] == '%' && i + 2 < s.size() && (hi = hex_value(s[i + 1])) >= 0 &&
-        (lo = hex_value(s[i + 2])) >= 0) {
+    if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && (hi = hex_value(s[i + 1])) >= 0 &&
+               (lo = hex_value(s[i + 2])) >= 0) {
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     } else {
@@ -202,6 +204,8 @@ std::string percent_decode(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 // Services other than S3 sign the path as sent (already percent-encoded once), after removing dot
 // segments and empty segments, encoded once more: "/a%20b" is signed as "/a%2520b". This is what

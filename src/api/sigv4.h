@@ -48,9 +48,13 @@ class SigV4Verifier {
   std::chrono::seconds max_skew_;
 };
 
-/// The value of the hex digit `c` (either case), or -1. Used by the percent-decoding of SigV4
-/// canonical requests and of query-protocol form bodies.
+/// The value of the hex digit `c` (either case), or -1.
 int hex_value(char c);
+
+/// Percent-decodes `s`; a '%' not followed by two hex digits is kept as is. SigV4 keeps '+' a
+/// literal plus (SDKs encode spaces as %20 and '+' as %2B); form bodies (query protocol) decode
+/// it as a space (`plus_is_space`), as botocore's urlencode writes spaces that way.
+std::string percent_decode(std::string_view s, bool plus_is_space = false);
 
 /// Exposed for tests and for clients (bench, agent): signs `request` in place, adding X-Amz-Date
 /// and Authorization, signing every header present plus host.

@@ -42,6 +42,28 @@ STOP_TIMEOUT_S = 20
 _LISTEN_RE = re.compile(r"^berth server listening on (http://(127\.0\.0\.1):(\d+))$")
 
 
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (for listeners the test creates)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(what, pred, timeout=90, every=0.5):
+    """Polls `pred` until it returns something truthy (returned); TimeoutError after `timeout`."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
 def cluster_arn(name, region=REGION, account=ACCOUNT):
     return f"arn:aws:ecs:{region}:{account}:cluster/{name}"
 

@@ -9,12 +9,12 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import time
 
 import pytest
 
 from agent_harness import IMAGE, Agent, podman_cli, remove_cluster_containers
+from berth_harness import free_port, wait_for
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed"),
@@ -25,14 +25,6 @@ pytestmark = [
 # Each container writes its hostname (the container id) as its page, and a health file.
 WEB = ["sh", "-c", "hostname > /www/index.html && echo ok > /www/health && "
        "mkdir -p /www/api && echo api > /www/api/hello && exec httpd -f -p 80 -h /www"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(port, path="/", host=None, timeout=5):
@@ -46,16 +38,6 @@ def get(port, path="/", host=None, timeout=5):
         return r.status, body
     except OSError as e:
         return 0, str(e)
-
-
-def wait_for(what, pred, timeout=90, every=0.5):
-    deadline = time.time() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
 
 
 @pytest.fixture(scope="module")
