@@ -40,11 +40,11 @@ struct FixedResponse {
 };
 
 struct Route {
-  int priority = 0;                         // lower wins
-  std::vector<std::string> path_patterns;   // ELBv2 patterns: '*' and '?' wildcards; any matches
-  std::vector<std::string> host_patterns;   // same wildcards, case-insensitive; any matches
-  std::string backend;                      // Backend::id
-  std::optional<FixedResponse> fixed;       // answered instead of forwarding (backend empty)
+  int priority = 0;                        // lower wins
+  std::vector<std::string> path_patterns;  // ELBv2 patterns: '*' and '?' wildcards; any matches
+  std::vector<std::string> host_patterns;  // same wildcards, case-insensitive; any matches
+  std::string backend;                     // Backend::id
+  std::optional<FixedResponse> fixed;      // answered instead of forwarding (backend empty)
 };
 
 /// One listener. An empty default_backend answers 503.
@@ -75,10 +75,10 @@ struct DesiredState {
 struct ServerHealth {
   std::string backend;
   std::string name;
-  std::string state;        // initial | healthy | unhealthy | draining | unavailable
-  std::string reason;       // Elb.InitialHealthChecking, Target.FailedHealthChecks,
-                            // Target.Timeout, Target.ResponseCodeMismatch,
-                            // Target.DeregistrationInProgress, Target.HealthCheckDisabled; "" if healthy
+  std::string state;   // initial | healthy | unhealthy | draining | unavailable
+  std::string reason;  // Elb.InitialHealthChecking, Target.FailedHealthChecks,
+                       // Target.Timeout, Target.ResponseCodeMismatch,
+                       // Target.DeregistrationInProgress, Target.HealthCheckDisabled; "" if healthy
   std::string description;  // human-readable, e.g. "Health checks failed with these codes: [500]"
   int current_sessions = 0;
 };

@@ -10,6 +10,7 @@
 #include "server/ecs/ecs_service.h"
 #include "server/ecs/service_controller.h"
 #include "server/ecs/task_reports.h"
+#include "server/tests/ecs_call.h"
 
 namespace berth::server::ecs {
 namespace {
@@ -36,27 +37,13 @@ class ServiceTest : public ::testing::Test {
   }
 
   std::pair<std::string, json::object> call(const std::string& action, const std::string& body) {
-    api::HttpRequest req;
-    req.method = "POST";
-    req.body = body;
-    api::RequestContext ctx;
-    ctx.action = action;
-    api::HttpResponse r = ecs_.json().handle(action, ctx, req);
-    json::object out = json::parse(r.body).as_object();
-    if (r.status != 200) return {std::string(out.at("__type").as_string()), out};
-    auto valid = ecs_.json().model().validate_output(action, out);
-    EXPECT_TRUE(valid.ok()) << action << ": " << (valid.ok() ? "" : valid.error().message);
-    return {"", out};
+    return testing::call(ecs_, action, body);
   }
   json::object ok(const std::string& action, const std::string& body) {
-    auto [type, out] = call(action, body);
-    EXPECT_EQ(type, "") << action << " " << body << " -> " << json::serialize(out);
-    return out;
+    return testing::ok(ecs_, action, body);
   }
   std::string err(const std::string& action, const std::string& body) {
-    auto [type, out] = call(action, body);
-    EXPECT_NE(type, "") << action << " unexpectedly succeeded: " << json::serialize(out);
-    return type;
+    return testing::err(ecs_, action, body);
   }
   void register_instance() {
     ok("RegisterContainerInstance", R"({"cluster":"c","totalResources":[

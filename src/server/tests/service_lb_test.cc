@@ -12,6 +12,7 @@
 #include "server/ecs/service_controller.h"
 #include "server/ecs/task_records.h"
 #include "server/ecs/task_reports.h"
+#include "server/tests/ecs_call.h"
 
 namespace berth::server::ecs {
 namespace {
@@ -91,22 +92,10 @@ class ServiceLbTest : public ::testing::Test {
   }
 
   std::pair<std::string, json::object> call(const std::string& action, const std::string& body) {
-    api::HttpRequest req;
-    req.method = "POST";
-    req.body = body;
-    api::RequestContext ctx;
-    ctx.action = action;
-    api::HttpResponse r = ecs_.json().handle(action, ctx, req);
-    json::object out = json::parse(r.body).as_object();
-    if (r.status != 200) return {std::string(out.at("__type").as_string()), out};
-    auto valid = ecs_.json().model().validate_output(action, out);
-    EXPECT_TRUE(valid.ok()) << action << ": " << (valid.ok() ? "" : valid.error().message);
-    return {"", out};
+    return testing::call(ecs_, action, body);
   }
   json::object ok(const std::string& action, const std::string& body) {
-    auto [type, out] = call(action, body);
-    EXPECT_EQ(type, "") << action << " " << body << " -> " << json::serialize(out);
-    return out;
+    return testing::ok(ecs_, action, body);
   }
   std::string err_message(const std::string& action, const std::string& body) {
     auto [type, out] = call(action, body);
