@@ -14,6 +14,12 @@ HaproxyDataPlane::HaproxyDataPlane(HaproxyOptions o)
                o.ready_timeout) {}
 
 Status HaproxyDataPlane::apply(const DesiredState& desired) {
+  // Nothing to serve and no proxy from an earlier run: do not start one (most servers never
+  // create a load balancer). A running proxy is still updated, so deleting the last listener
+  // takes effect.
+  idle_ = desired.frontends.empty() && desired.backends.empty() && desired.servers.empty() &&
+          !process_.master_pid().ok();
+  if (idle_) return {};
   BERTH_TRY(std::string fp, config_fingerprint(desired, paths().config_paths()));
   const std::string description = fingerprint_description(fp);
   std::error_code ec;
@@ -214,6 +220,7 @@ Status HaproxyDataPlane::reconcile_servers(const DesiredState& desired, bool old
 }
 
 Result<std::vector<ServerHealth>> HaproxyDataPlane::health() {
+  if (idle_) return std::vector<ServerHealth>();
   load_registering();
   BERTH_TRY(std::string csv, process_.admin().call("show stat"));
   BERTH_TRY(std::vector<StatServer> rows, parse_stat(csv));

@@ -73,6 +73,7 @@ class HaproxyDataPlane final : public DataPlane {
   std::set<Key> registering_;  // added, not UP yet: "initial" in health()
   std::set<Key> stored_registering_;
   bool registering_loaded_ = false;
+  bool idle_ = false;  // the last apply() had nothing to serve and no proxy was running
 
   // About 30 s at the controller's pace of one pass a second.
   static constexpr int kReloadRetryPasses = 30;

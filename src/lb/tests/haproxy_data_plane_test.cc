@@ -122,6 +122,20 @@ class HaproxyDataPlaneTest : public ::testing::Test {
   std::unique_ptr<HaproxyDataPlane> dp_;
 };
 
+TEST_F(HaproxyDataPlaneTest, NothingToServeStartsNoProxy) {
+  apply(DesiredState{});
+  EXPECT_FALSE(dp_->master_pid().ok());
+  auto h = dp_->health();
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  EXPECT_TRUE(h->empty());
+  // Once it serves something, emptying the state updates the running proxy.
+  apply(state({"a"}));
+  ASSERT_TRUE(dp_->master_pid().ok());
+  apply(DesiredState{});
+  EXPECT_TRUE(dp_->master_pid().ok());
+  EXPECT_EQ(get(), "error");  // the listener is gone
+}
+
 TEST_F(HaproxyDataPlaneTest, TwoServersShareTraffic) {
   apply(state({"a", "b"}));
   auto h = health(*dp_);
