@@ -6,6 +6,7 @@ Usage: BERTH_BIN=build/apps/berth/berth /usr/bin/python3 bench/agent_latency.py 
 """
 
 import os
+import pathlib
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def pct(xs, p):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     work = tempfile.mkdtemp(prefix="berth-bench-")
-    gen = podman_service(__import__("pathlib").Path(tempfile.mkdtemp(dir=work)))
+    gen = podman_service(pathlib.Path(tempfile.mkdtemp(dir=work)))
     podman = gen.__enter__()
     server = BerthServer(work).start()
     ecs = server.client()

@@ -35,7 +35,7 @@ def mib(kib):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     work = tempfile.mkdtemp(prefix="berth-rss-")
-    gen = podman_service(__import__("pathlib").Path(tempfile.mkdtemp(dir=work)))
+    gen = podman_service(pathlib.Path(tempfile.mkdtemp(dir=work)))
     podman = gen.__enter__()
     server = BerthServer(work).start()
     ecs = server.client()

@@ -62,7 +62,7 @@ def main():
     n = args.tasks
 
     work = tempfile.mkdtemp(prefix="berth-svc-podman-")
-    gen = podman_service(__import__("pathlib").Path(tempfile.mkdtemp(dir=work)))
+    gen = podman_service(pathlib.Path(tempfile.mkdtemp(dir=work)))
     podman = gen.__enter__()
     server = BerthServer(work).start()
     agent = None

@@ -102,8 +102,13 @@ Result<LbController::Snapshot> LbController::snapshot() {
   BERTH_TRY(auto listeners, scan(keys::kListeners));
   BERTH_TRY(auto rules, scan(keys::kRules));
   BERTH_TRY(auto groups, scan(keys::kTargetGroups));
-  BERTH_TRY(auto instances, scan("instances/"));
   BERTH_TRY(out.targets, scan(keys::kTargets));
+  // Instance addresses are only needed for targets; a server with no load-balanced service does
+  // not read every container instance twice a second.
+  std::vector<store::KeyValue> instances;
+  if (!out.targets.empty()) {
+    BERTH_TRY(instances, scan("instances/"));
+  }
 
   std::map<std::string, std::string> lb_address;  // LB ARN -> listen address
   for (const auto& kv : lbs) {
